@@ -1,0 +1,127 @@
+//! The attribute's arguments: `dependency = "..."`, `operation = "..."` and,
+//! for `#[resilient]`, `kind = "..."`.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::{Error, Lit, LitStr, Result};
+
+/// The kinds the runtime knows, by their YAML names.
+pub(crate) const KINDS: [(&str, &str); 7] = [
+    ("database", "Database"),
+    ("external_api", "ExternalApi"),
+    ("cache", "Cache"),
+    ("message_queue", "MessageQueue"),
+    ("file_system", "FileSystem"),
+    ("cpu_intensive", "CpuIntensive"),
+    ("memory_intensive", "MemoryIntensive"),
+];
+
+pub(crate) struct Args {
+    pub dependency: LitStr,
+    pub operation: Option<LitStr>,
+    /// The `Kind` variant name.
+    pub kind: &'static str,
+}
+
+#[derive(Default)]
+struct Parsed {
+    dependency: Option<LitStr>,
+    operation: Option<LitStr>,
+    kind: Option<LitStr>,
+}
+
+/// `attribute` is the macro's name; `kind` is fixed for all but `resilient`.
+pub(crate) fn parse(
+    tokens: proc_macro::TokenStream,
+    attribute: &str,
+    kind: Option<&'static str>,
+) -> Result<Args> {
+    let mut parsed = Parsed::default();
+    let parser = syn::meta::parser(|meta| parsed.argument(meta, attribute, kind.is_none()));
+    syn::parse::Parser::parse(parser, tokens)?;
+
+    let example_kind = if kind.is_none() { "kind = \"database\", " } else { "" };
+    let dependency = parsed.dependency.ok_or_else(|| {
+        Error::new(
+            Span::call_site(),
+            format!(
+                "#[{attribute}] needs the dependency it calls: write \
+                 #[{attribute}({example_kind}dependency = \"petstore_database\")]"
+            ),
+        )
+    })?;
+    let kind = match (kind, parsed.kind) {
+        (Some(fixed), _) => fixed,
+        (None, Some(lit)) => variant(&lit)?,
+        (None, None) => {
+            return Err(Error::new(
+                Span::call_site(),
+                format!(
+                    "#[resilient] needs the dependency's kind: write \
+                     #[resilient(kind = \"database\", dependency = \"{}\")]; kinds: {}",
+                    dependency.value(),
+                    kind_names()
+                ),
+            ))
+        }
+    };
+    Ok(Args {
+        dependency,
+        operation: parsed.operation,
+        kind,
+    })
+}
+
+impl Parsed {
+    fn argument(&mut self, meta: ParseNestedMeta, attribute: &str, takes_kind: bool) -> Result<()> {
+        let name = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let slot = match name.as_str() {
+            "dependency" | "dependency_name" => &mut self.dependency,
+            "operation" | "operation_name" => &mut self.operation,
+            "kind" if takes_kind => &mut self.kind,
+            _ => {
+                let kind = if takes_kind { "`kind`, " } else { "" };
+                return Err(meta.error(format!(
+                    "unknown argument of #[{attribute}]: expected {kind}`dependency` or `operation`, \
+                     as in #[{attribute}(dependency = \"petstore_database\", operation = \"get_pet\")]"
+                )));
+            }
+        };
+        if slot.is_some() {
+            return Err(meta.error(format!(
+                "`{name}` is given twice; keep one (`{}` and `{}_name` are the same argument)",
+                name.trim_end_matches("_name"),
+                name.trim_end_matches("_name")
+            )));
+        }
+        let value: Lit = meta.value()?.parse()?;
+        let Lit::Str(text) = value else {
+            return Err(Error::new(
+                value.span(),
+                format!("`{name}` takes a string literal: write {name} = \"...\""),
+            ));
+        };
+        if text.value().trim().is_empty() {
+            return Err(Error::new(text.span(), format!("`{name}` cannot be empty")));
+        }
+        *slot = Some(text);
+        Ok(())
+    }
+}
+
+fn variant(lit: &LitStr) -> Result<&'static str> {
+    let name = lit.value();
+    KINDS
+        .iter()
+        .find(|(yaml, _)| *yaml == name)
+        .map(|(_, variant)| *variant)
+        .ok_or_else(|| Error::new(lit.span(), format!("unknown kind `{name}`: expected one of {}", kind_names())))
+}
+
+fn kind_names() -> String {
+    KINDS.iter().map(|(yaml, _)| *yaml).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,133 @@
+//! Rewrites the annotated function in place: same attributes, visibility and
+//! signature; the body runs inside the runtime's `call` (async fn) or
+//! `call_blocking` (plain fn, which becomes an `async fn`).
+
+use crate::args::Args;
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Error, FnArg, ItemFn, Pat, Result, ReturnType, Type};
+
+pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<TokenStream> {
+    let sig = &item.sig;
+    if let Some(constness) = &sig.constness {
+        return Err(Error::new(
+            constness.span,
+            format!(
+                "#[{attribute}] cannot wrap a `const fn`: bulkheads and timeouts act at run time; \
+                 remove `const`"
+            ),
+        ));
+    }
+    let ret = result_type(&sig.output, &sig.ident, attribute)?.clone();
+    let blocking = sig.asyncness.is_none();
+    if blocking {
+        if let Some(receiver) = sig.receiver() {
+            return Err(Error::new(
+                receiver.span(),
+                format!(
+                    "a blocking #[{attribute}] function runs on a worker thread and cannot borrow \
+                     `self`; make it an `async fn`, or move what it needs into owned arguments"
+                ),
+            ));
+        }
+    }
+
+    let rt = quote!(::resilience_runtime::__private);
+    let kind = syn::Ident::new(args.kind, Span::call_site());
+    let dependency = &args.dependency;
+    let operation = args.operation.map_or_else(
+        || {
+            let name = sig.ident.to_string();
+            name.trim_start_matches("r#").to_token_stream()
+        },
+        |op| op.to_token_stream(),
+    );
+    let flavor = if blocking { quote!(Blocking) } else { quote!(Async) };
+    let site = quote! {
+        static __RESILIENCE_SITE: #rt::CallSite = #rt::CallSite::new(
+            #rt::Kind::#kind, #dependency, #operation, ::core::file!(), ::core::line!(), #rt::Flavor::#flavor,
+        );
+        #rt::inventory::submit! { #rt::SiteRef(&__RESILIENCE_SITE) }
+    };
+    let block = &item.block;
+
+    let body = if blocking {
+        // Each argument moves to a worker thread: check it where it is declared.
+        let checks = sig.inputs.iter().filter_map(|input| match input {
+            FnArg::Typed(arg) => match &*arg.pat {
+                Pat::Ident(p) => {
+                    let name = &p.ident;
+                    Some(quote_spanned!(arg.ty.span()=> #rt::assert_blocking_argument(&#name);))
+                }
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        });
+        quote! {{
+            #site
+            #(#checks)*
+            #rt::call_blocking(&__RESILIENCE_SITE, move || -> #ret #block).await
+        }}
+    } else {
+        // A return edge of the declared type, so `?` and `return` in the body
+        // infer as they would without the attribute.
+        let fake_return = (!contains_impl_trait(&ret)).then(|| {
+            quote! {
+                #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
+                if false {
+                    let __resilience_fake_return: #ret = loop {};
+                    return __resilience_fake_return;
+                }
+            }
+        });
+        let stmts = &block.stmts;
+        quote! {{
+            #site
+            #rt::call(&__RESILIENCE_SITE, async move {
+                #fake_return
+                #(#stmts)*
+            })
+            .await
+        }}
+    };
+
+    if blocking {
+        item.sig.asyncness = Some(syn::token::Async(item.sig.fn_token.span));
+    }
+    *item.block = syn::parse2(body)?;
+    Ok(item.into_token_stream())
+}
+
+/// The `Result<T, E>` the function returns, or an error at the right token.
+fn result_type<'a>(output: &'a ReturnType, name: &syn::Ident, attribute: &str) -> Result<&'a Type> {
+    let hint = format!(
+        "#[{attribute}] needs a function that returns `Result<T, E>` where `E: From<ResilienceError>`, \
+         so a rejection, timeout or open circuit can reach the caller"
+    );
+    match output {
+        ReturnType::Default => Err(Error::new(
+            name.span(),
+            format!("{hint}; add a return type such as `-> Result<(), MyError>`"),
+        )),
+        ReturnType::Type(_, ty) => {
+            let is_result = match &**ty {
+                Type::Path(p) => p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+                _ => false,
+            };
+            if is_result {
+                Ok(ty)
+            } else {
+                Err(Error::new(
+                    ty.span(),
+                    format!("{hint}; change this to `Result<{}, MyError>`", ty.to_token_stream()),
+                ))
+            }
+        }
+    }
+}
+
+/// `impl Trait` cannot annotate a `let`, so such types get no fake return edge.
+fn contains_impl_trait(ty: &Type) -> bool {
+    ty.to_token_stream().to_string().contains("impl ")
+}

@@ -1,0 +1,70 @@
+//! Attribute macros for [`resilience_runtime`](https://docs.rs/resilience-runtime).
+//! Depend on `resilience-runtime`, which re-exports them; see its docs.
+//!
+//! Each attribute takes `dependency = "name"` (required; alias
+//! `dependency_name`) and `operation = "name"` (optional, default: the
+//! function's name; alias `operation_name`). `#[resilient]` also takes
+//! `kind = "..."`.
+
+mod args;
+mod expand;
+
+use proc_macro::TokenStream;
+
+fn attribute(attr: TokenStream, item: TokenStream, name: &str, kind: Option<&'static str>) -> TokenStream {
+    let result = args::parse(attr, name, kind).and_then(|args| {
+        let function: syn::ItemFn = syn::parse(item.clone()).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("#[{name}] applies to a function with a body, such as `async fn get_pet(..) -> Result<Pet, E> {{ .. }}`: {e}"),
+            )
+        })?;
+        expand::expand(args, function, name)
+    });
+    match result {
+        Ok(tokens) => tokens.into(),
+        // Keep the item as written so the rest of the crate still resolves
+        // (and IDEs keep working); only the error is new.
+        Err(error) => {
+            let mut out: TokenStream = error.to_compile_error().into();
+            out.extend(item);
+            out
+        }
+    }
+}
+
+/// Protects a call to a database (kind `database`).
+#[proc_macro_attribute]
+pub fn database_call(attr: TokenStream, item: TokenStream) -> TokenStream {
+    attribute(attr, item, "database_call", Some("Database"))
+}
+
+/// Protects a call to a remote API (kind `external_api`).
+#[proc_macro_attribute]
+pub fn api_call(attr: TokenStream, item: TokenStream) -> TokenStream {
+    attribute(attr, item, "api_call", Some("ExternalApi"))
+}
+
+/// Protects a call to a cache (kind `cache`).
+#[proc_macro_attribute]
+pub fn cache_call(attr: TokenStream, item: TokenStream) -> TokenStream {
+    attribute(attr, item, "cache_call", Some("Cache"))
+}
+
+/// Protects a call to a message broker (kind `message_queue`).
+#[proc_macro_attribute]
+pub fn message_queue_call(attr: TokenStream, item: TokenStream) -> TokenStream {
+    attribute(attr, item, "message_queue_call", Some("MessageQueue"))
+}
+
+/// Protects a file-system operation (kind `file_system`).
+#[proc_macro_attribute]
+pub fn file_system_call(attr: TokenStream, item: TokenStream) -> TokenStream {
+    attribute(attr, item, "file_system_call", Some("FileSystem"))
+}
+
+/// Protects a call of any kind: `#[resilient(kind = "cpu_intensive", dependency = "...")]`.
+#[proc_macro_attribute]
+pub fn resilient(attr: TokenStream, item: TokenStream) -> TokenStream {
+    attribute(attr, item, "resilient", None)
+}

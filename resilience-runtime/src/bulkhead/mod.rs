@@ -1,0 +1,37 @@
+//! Bulkheads: how many calls of one dependency may be in flight at once.
+
+mod semaphore;
+mod thread_pool;
+
+pub(crate) use semaphore::Semaphore;
+pub(crate) use thread_pool::ThreadPool;
+
+use crate::config::BulkheadConfig;
+
+pub(crate) enum Bulkhead {
+    Semaphore(Semaphore),
+    ThreadPool(ThreadPool),
+}
+
+impl Bulkhead {
+    pub(crate) fn new(name: &str, config: BulkheadConfig) -> Self {
+        match config {
+            BulkheadConfig::Semaphore {
+                max_concurrent,
+                max_wait,
+            } => Bulkhead::Semaphore(Semaphore::new(max_concurrent, max_wait)),
+            BulkheadConfig::ThreadPool {
+                max_workers,
+                queue_capacity,
+            } => Bulkhead::ThreadPool(ThreadPool::new(name, max_workers, queue_capacity)),
+        }
+    }
+
+    /// The figure a `Rejected` error reports.
+    pub(crate) fn capacity(&self) -> u32 {
+        match self {
+            Bulkhead::Semaphore(s) => s.capacity(),
+            Bulkhead::ThreadPool(p) => p.workers(),
+        }
+    }
+}

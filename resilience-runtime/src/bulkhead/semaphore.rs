@@ -1,0 +1,112 @@
+//! A counting semaphore whose uncontended acquire and release are one atomic
+//! operation each, with no lock and no allocation. Waiting callers park on a
+//! `Notify`, which release touches only when someone is waiting.
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Low 32 bits: calls holding a slot. High 32 bits: callers waiting.
+const WAITER: u64 = 1 << 32;
+
+pub(crate) struct Semaphore {
+    state: AtomicU64,
+    max: u32,
+    max_wait: Duration,
+    notify: Notify,
+}
+
+impl Semaphore {
+    pub(crate) fn new(max: u32, max_wait: Duration) -> Self {
+        Semaphore {
+            state: AtomicU64::new(0),
+            max,
+            max_wait,
+            notify: Notify::new(),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> u32 {
+        self.max
+    }
+
+    pub(crate) fn in_flight(&self) -> u32 {
+        self.state.load(Ordering::Relaxed) as u32
+    }
+
+    /// Takes a slot if one is free. A CAS rather than add-then-undo, so a
+    /// transient overshoot can never make a concurrent caller see "full".
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> bool {
+        let mut current = self.state.load(Ordering::Relaxed);
+        loop {
+            if current as u32 >= self.max {
+                return false;
+            }
+            match self.state.compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Takes a slot, waiting up to the configured wait. Returns false when
+    /// none came free in time.
+    #[inline]
+    pub(crate) async fn acquire(&self) -> bool {
+        if self.try_acquire() {
+            return true;
+        }
+        if self.max_wait.is_zero() {
+            return false;
+        }
+        self.acquire_slow().await
+    }
+
+    async fn acquire_slow(&self) -> bool {
+        self.state.fetch_add(WAITER, Ordering::Relaxed);
+        let _registered = WaiterGuard(&self.state);
+        let mut deadline = pin!(tokio::time::sleep(self.max_wait));
+        loop {
+            // Register for a wake-up before looking, so a release between the
+            // look and the wait is not missed.
+            let mut notified = pin!(self.notify.notified());
+            notified.as_mut().enable();
+            if self.try_acquire() {
+                return true;
+            }
+            let timed_out = poll_fn(|cx| {
+                if notified.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(false)
+                } else if deadline.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(true)
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            if timed_out {
+                return self.try_acquire();
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn release(&self) {
+        let before = self.state.fetch_sub(1, Ordering::Release);
+        if before >= WAITER {
+            self.notify.notify_one();
+        }
+    }
+}
+
+struct WaiterGuard<'a>(&'a AtomicU64);
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(WAITER, Ordering::Relaxed);
+    }
+}

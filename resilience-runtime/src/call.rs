@@ -1,0 +1,253 @@
+//! What an annotated function's body becomes. The policies apply in this
+//! order: circuit breaker, then bulkhead, then timeout around the function
+//! itself (a wait for a slot is bounded by the bulkhead's wait, not by the
+//! call timeout).
+
+use crate::bulkhead::{Bulkhead, Semaphore};
+use crate::circuit_breaker::Ticket;
+use crate::dependency::{DepRef, Dependency};
+use crate::runtime;
+use crate::site::CallSite;
+use crate::stats::Outcome;
+use crate::ResilienceError;
+use std::any::Any;
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// Runs an `async fn`'s body under its dependency's policies.
+#[doc(hidden)]
+pub async fn call<F, T, E>(site: &'static CallSite, body: F) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+    E: From<ResilienceError>,
+{
+    let dep = runtime::dependency(site);
+    let mut guard = Guard::new(&dep, site)?;
+    let Bulkhead::Semaphore(semaphore) = &dep.bulkhead else {
+        unreachable!("runtime construction refuses async sites on thread-pool dependencies")
+    };
+    if !semaphore.acquire().await {
+        return Err(guard.reject().into());
+    }
+    guard.hold(semaphore);
+    // Declared after the guard, so it is dropped (cancelled) before the slot frees.
+    let body = pin!(body);
+    match run_timed(body, dep.config.call_timeout).await {
+        Step::Done(result) => guard.finish_with(result),
+        Step::TimedOut(timeout) => Err(guard.time_out(timeout).into()),
+        Step::Panicked(payload) => guard.panicked(payload),
+    }
+}
+
+/// Runs a blocking function's body on a worker thread: the dependency's own
+/// pool, or tokio's blocking pool under the dependency's semaphore.
+#[doc(hidden)]
+pub async fn call_blocking<F, T, E>(site: &'static CallSite, body: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<ResilienceError> + Send + 'static,
+{
+    let dep = runtime::dependency(site);
+    let mut guard = Guard::new(&dep, site)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A job whose caller already gave up (timed out or cancelled) is skipped.
+    let job = move || {
+        if !tx.is_closed() {
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(body)));
+        }
+    };
+    match &dep.bulkhead {
+        Bulkhead::ThreadPool(pool) => {
+            if pool.try_submit(Box::new(job)).is_err() {
+                return Err(guard.reject().into());
+            }
+        }
+        Bulkhead::Semaphore(semaphore) => {
+            if !semaphore.acquire().await {
+                return Err(guard.reject().into());
+            }
+            // The job owns the slot: it frees when the work really ends, even
+            // after the caller's timeout.
+            let permit = OwnedPermit(dep.clone());
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                job();
+            });
+        }
+    }
+    guard.admitted();
+    let rx = pin!(rx);
+    match run_timed(rx, dep.config.call_timeout).await {
+        Step::Done(Ok(Ok(result))) => guard.finish_with(result),
+        Step::Done(Ok(Err(payload))) => guard.panicked(payload),
+        Step::Done(Err(_)) => guard.panicked(Box::new(format!(
+            "the worker running {}/{} dropped its job: the runtime is shutting down",
+            site.dependency, site.operation
+        ))),
+        Step::TimedOut(timeout) => Err(guard.time_out(timeout).into()),
+        Step::Panicked(payload) => guard.panicked(payload),
+    }
+}
+
+/// One call's bookkeeping. Whatever way the call ends, it is counted once:
+/// if the caller drops the call's future first, `Drop` counts it cancelled.
+struct Guard<'a> {
+    dep: &'a Dependency,
+    site: &'static CallSite,
+    ticket: Option<Ticket>,
+    permit: Option<&'a Semaphore>,
+    done: bool,
+}
+
+impl<'a> Guard<'a> {
+    #[inline]
+    fn new(dep: &'a Dependency, site: &'static CallSite) -> Result<Self, ResilienceError> {
+        let ticket = match &dep.breaker {
+            None => None,
+            Some(breaker) => match breaker.try_acquire() {
+                Ok(ticket) => Some(ticket),
+                Err(retry_after) => {
+                    dep.stats.record(Outcome::ShortCircuited);
+                    return Err(ResilienceError::CircuitOpen {
+                        dependency: site.dependency,
+                        operation: site.operation,
+                        retry_after,
+                    });
+                }
+            },
+        };
+        Ok(Guard {
+            dep,
+            site,
+            ticket,
+            permit: None,
+            done: false,
+        })
+    }
+
+    #[inline]
+    fn hold(&mut self, semaphore: &'a Semaphore) {
+        self.permit = Some(semaphore);
+        self.admitted();
+    }
+
+    #[inline]
+    fn admitted(&self) {
+        self.dep.stats.admitted();
+    }
+
+    #[inline]
+    fn finish(&mut self, outcome: Outcome) {
+        self.done = true;
+        self.dep.stats.record(outcome);
+        if let (Some(breaker), Some(ticket)) = (&self.dep.breaker, self.ticket) {
+            match outcome {
+                Outcome::Success => breaker.on_success(ticket),
+                Outcome::Failure | Outcome::TimedOut => breaker.on_failure(ticket),
+                _ => breaker.on_ignored(ticket),
+            }
+        }
+    }
+
+    #[inline]
+    fn finish_with<T, E>(&mut self, result: Result<T, E>) -> Result<T, E> {
+        self.finish(if result.is_ok() { Outcome::Success } else { Outcome::Failure });
+        result
+    }
+
+    fn reject(&mut self) -> ResilienceError {
+        self.finish(Outcome::Rejected);
+        ResilienceError::Rejected {
+            dependency: self.site.dependency,
+            operation: self.site.operation,
+            capacity: self.dep.bulkhead.capacity(),
+        }
+    }
+
+    fn time_out(&mut self, timeout: Duration) -> ResilienceError {
+        self.finish(Outcome::TimedOut);
+        ResilienceError::Timeout {
+            dependency: self.site.dependency,
+            operation: self.site.operation,
+            timeout,
+        }
+    }
+
+    /// A panic is a failure; the permit frees as the unwind drops the guard.
+    fn panicked(&mut self, payload: Box<dyn Any + Send>) -> ! {
+        self.finish(Outcome::Failure);
+        resume_unwind(payload)
+    }
+}
+
+impl Drop for Guard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(Outcome::Cancelled);
+        }
+        if let Some(semaphore) = self.permit {
+            semaphore.release();
+        }
+    }
+}
+
+/// A semaphore slot that a blocking job carries to its thread.
+struct OwnedPermit(DepRef);
+
+impl Drop for OwnedPermit {
+    fn drop(&mut self) {
+        if let Bulkhead::Semaphore(s) = &self.0.bulkhead {
+            s.release();
+        }
+    }
+}
+
+enum Step<T> {
+    Done(T),
+    TimedOut(Duration),
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// Polls `fut` to completion or timeout, catching panics. No timer is armed
+/// for a future that completes on its first poll; the timeout runs from the
+/// first time it is pending.
+async fn run_timed<F: Future>(mut fut: Pin<&mut F>, timeout: Option<Duration>) -> Step<F::Output> {
+    if let Poll::Ready(step) = poll_fn(|cx| Poll::Ready(poll_caught(fut.as_mut(), cx))).await {
+        return step;
+    }
+    // The first poll already registered the waker: start by waiting.
+    let mut first = true;
+    let Some(timeout) = timeout else {
+        return poll_fn(|cx| {
+            if std::mem::take(&mut first) {
+                return Poll::Pending;
+            }
+            poll_caught(fut.as_mut(), cx)
+        })
+        .await;
+    };
+    let mut deadline = pin!(tokio::time::sleep(timeout));
+    poll_fn(|cx| {
+        if !std::mem::take(&mut first) {
+            if let Poll::Ready(step) = poll_caught(fut.as_mut(), cx) {
+                return Poll::Ready(step);
+            }
+        }
+        deadline.as_mut().poll(cx).map(|()| Step::TimedOut(timeout))
+    })
+    .await
+}
+
+#[inline]
+fn poll_caught<F: Future>(fut: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<Step<F::Output>> {
+    match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        Ok(Poll::Ready(out)) => Poll::Ready(Step::Done(out)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(payload) => Poll::Ready(Step::Panicked(payload)),
+    }
+}

@@ -1,0 +1,283 @@
+//! The circuit breaker: closed → open → half-open → closed (or open again).
+//!
+//! The closed state, the hot path, is plain atomics. Transitions are rare and
+//! happen under a mutex, which also guards the half-open probe counts. Every
+//! transition bumps an epoch, so an outcome from a call admitted in an earlier
+//! state (say, a slow call that started before the breaker opened) is ignored
+//! instead of being counted against the new state.
+
+use crate::config::BreakerConfig;
+use serde::Serialize;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+const CLOSED: u64 = 0;
+const OPEN: u64 = 1;
+const HALF_OPEN: u64 = 2;
+
+/// How long a caller is told to wait while the half-open probes are all busy.
+const PROBE_BUSY_RETRY: Duration = Duration::from_secs(1);
+
+/// A breaker's state, as the snapshot reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Calls pass; failures are counted.
+    Closed,
+    /// Calls fail fast with `CircuitOpen`.
+    Open,
+    /// A limited number of probe calls pass.
+    HalfOpen,
+}
+
+/// Permission to make one call, tied to the state that granted it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ticket {
+    word: u64,
+}
+
+impl Ticket {
+    fn is_probe(self) -> bool {
+        self.word & 3 == HALF_OPEN
+    }
+}
+
+pub(crate) struct CircuitBreaker {
+    config: BreakerConfig,
+    /// `epoch << 2 | state`.
+    word: AtomicU64,
+    /// While open: when probes may start, in nanoseconds since `anchor`.
+    open_until: AtomicU64,
+    anchor: Instant,
+    consecutive_failures: AtomicU32,
+    window: Option<Window>,
+    transitions: Mutex<Probes>,
+}
+
+#[derive(Default)]
+struct Probes {
+    in_flight: u32,
+    successes: u32,
+}
+
+impl CircuitBreaker {
+    pub(crate) fn new(config: BreakerConfig) -> Self {
+        CircuitBreaker {
+            config,
+            word: AtomicU64::new(CLOSED),
+            open_until: AtomicU64::new(0),
+            anchor: Instant::now(),
+            consecutive_failures: AtomicU32::new(0),
+            window: config.failure_rate.map(|r| Window::new(r.window_size)),
+            transitions: Mutex::new(Probes::default()),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &BreakerConfig {
+        &self.config
+    }
+
+    fn now(&self) -> u64 {
+        Instant::now().saturating_duration_since(self.anchor).as_nanos() as u64
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Probes> {
+        self.transitions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Admits a call, or says how long until the breaker may admit one.
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> Result<Ticket, Duration> {
+        let word = self.word.load(Ordering::Acquire);
+        if word & 3 == CLOSED {
+            return Ok(Ticket { word });
+        }
+        self.try_acquire_slow(word)
+    }
+
+    #[cold]
+    fn try_acquire_slow(&self, word: u64) -> Result<Ticket, Duration> {
+        if word & 3 == OPEN {
+            let until = self.open_until.load(Ordering::Acquire);
+            let now = self.now();
+            if now < until {
+                return Err(Duration::from_nanos(until - now));
+            }
+        }
+        let mut probes = self.lock();
+        let mut word = self.word.load(Ordering::Acquire);
+        match word & 3 {
+            CLOSED => return Ok(Ticket { word }),
+            OPEN => {
+                let until = self.open_until.load(Ordering::Acquire);
+                let now = self.now();
+                if now < until {
+                    return Err(Duration::from_nanos(until - now));
+                }
+                *probes = Probes::default();
+                word = self.transition(word, HALF_OPEN);
+            }
+            _ => {}
+        }
+        if probes.in_flight < self.config.half_open_max_calls {
+            probes.in_flight += 1;
+            Ok(Ticket { word })
+        } else {
+            Err(PROBE_BUSY_RETRY)
+        }
+    }
+
+    /// Moves to `state` under the lock and returns the new word.
+    fn transition(&self, word: u64, state: u64) -> u64 {
+        let next = ((word >> 2) + 1) << 2 | state;
+        if state == OPEN {
+            let until = self.now().saturating_add(self.config.recovery_timeout.as_nanos() as u64);
+            self.open_until.store(until, Ordering::Release);
+        }
+        if state == CLOSED {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+            if let Some(w) = &self.window {
+                w.reset();
+            }
+        }
+        self.word.store(next, Ordering::Release);
+        next
+    }
+
+    #[inline]
+    pub(crate) fn on_success(&self, ticket: Ticket) {
+        if ticket.is_probe() {
+            return self.on_probe_result(ticket, true);
+        }
+        if self.word.load(Ordering::Relaxed) != ticket.word {
+            return;
+        }
+        if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+        }
+        if let Some(w) = &self.window {
+            w.record(false);
+        }
+    }
+
+    pub(crate) fn on_failure(&self, ticket: Ticket) {
+        if ticket.is_probe() {
+            return self.on_probe_result(ticket, false);
+        }
+        if self.word.load(Ordering::Relaxed) != ticket.word {
+            return;
+        }
+        let consecutive = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let rate_tripped = match (&self.window, self.config.failure_rate) {
+            (Some(w), Some(rate)) => {
+                let (failures, calls) = w.record(true);
+                calls >= rate.minimum_calls as u64 && failures as f64 >= rate.threshold * calls as f64
+            }
+            _ => false,
+        };
+        if consecutive >= self.config.failure_threshold || rate_tripped {
+            let _probes = self.lock();
+            if self.word.load(Ordering::Acquire) == ticket.word {
+                self.transition(ticket.word, OPEN);
+            }
+        }
+    }
+
+    /// A call that was admitted but never ran to an outcome (rejected by the
+    /// bulkhead, or cancelled): it frees its probe slot and counts for nothing.
+    pub(crate) fn on_ignored(&self, ticket: Ticket) {
+        if ticket.is_probe() {
+            let mut probes = self.lock();
+            if self.word.load(Ordering::Acquire) == ticket.word {
+                probes.in_flight -= 1;
+            }
+        }
+    }
+
+    fn on_probe_result(&self, ticket: Ticket, success: bool) {
+        let mut probes = self.lock();
+        if self.word.load(Ordering::Acquire) != ticket.word {
+            return;
+        }
+        probes.in_flight -= 1;
+        if !success {
+            self.transition(ticket.word, OPEN);
+        } else {
+            probes.successes += 1;
+            if probes.successes >= self.config.success_threshold {
+                self.transition(ticket.word, CLOSED);
+            }
+        }
+    }
+
+    /// The state now. An open breaker whose recovery time has passed reports
+    /// half-open, as the next call will find it.
+    pub(crate) fn state(&self) -> BreakerState {
+        match self.word.load(Ordering::Acquire) & 3 {
+            CLOSED => BreakerState::Closed,
+            OPEN if self.now() < self.open_until.load(Ordering::Acquire) => BreakerState::Open,
+            _ => BreakerState::HalfOpen,
+        }
+    }
+
+    pub(crate) fn failure_count(&self) -> u32 {
+        self.consecutive_failures.load(Ordering::Relaxed)
+    }
+
+    /// The failure rate over the window, once it holds `minimum_calls` calls.
+    pub(crate) fn failure_rate(&self) -> Option<f64> {
+        let (w, rate) = (self.window.as_ref()?, self.config.failure_rate?);
+        let (failures, calls) = w.counts();
+        (calls >= rate.minimum_calls as u64 && calls > 0).then(|| failures as f64 / calls as f64)
+    }
+}
+
+/// The last `size` outcomes, lock-free: each record swaps one slot and
+/// adjusts the failure count by the difference.
+struct Window {
+    slots: Box<[AtomicU8]>,
+    cursor: AtomicU64,
+    failures: AtomicI64,
+}
+
+impl Window {
+    fn new(size: u32) -> Self {
+        Window {
+            slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
+            cursor: AtomicU64::new(0),
+            failures: AtomicI64::new(0),
+        }
+    }
+
+    /// Records one outcome; returns (failures, calls) in the window.
+    fn record(&self, failed: bool) -> (u64, u64) {
+        let size = self.slots.len() as u64;
+        let i = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let old = self.slots[(i % size) as usize].swap(failed as u8, Ordering::Relaxed);
+        let delta = failed as i64 - old as i64;
+        let failures = if delta == 0 {
+            self.failures.load(Ordering::Relaxed)
+        } else {
+            self.failures.fetch_add(delta, Ordering::Relaxed) + delta
+        };
+        (failures.max(0) as u64, (i + 1).min(size))
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        let calls = self.cursor.load(Ordering::Relaxed).min(self.slots.len() as u64);
+        (self.failures.load(Ordering::Relaxed).max(0) as u64, calls)
+    }
+
+    fn reset(&self) {
+        for slot in self.slots.iter() {
+            slot.store(0, Ordering::Relaxed);
+        }
+        self.failures.store(0, Ordering::Relaxed);
+        self.cursor.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,247 @@
+//! Loading and checking the YAML configuration.
+//!
+//! The README's configuration reference lists every key; `schema.rs` is the
+//! layout, `values.rs` the checked numbers and `resolve.rs` the precedence.
+
+mod resolve;
+mod schema;
+mod values;
+
+pub use resolve::{BreakerConfig, BulkheadConfig, DependencyConfig, FailureRateConfig};
+
+use crate::Kind;
+use schema::{FileSection, ResilienceSection};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A parsed `resilience:` section.
+#[derive(Debug, Default)]
+pub(crate) struct Config {
+    section: ResilienceSection,
+    text: String,
+}
+
+impl Config {
+    pub(crate) fn from_yaml_str(text: &str) -> Result<Config, ConfigError> {
+        let file: FileSection = if text.trim().is_empty() {
+            FileSection::default()
+        } else {
+            serde_yaml::from_str(text).map_err(ConfigError::from_yaml)?
+        };
+        let config = Config {
+            section: file.resilience.unwrap_or_default(),
+            text: text.to_owned(),
+        };
+        // Resolve every entry now so that cross-key mistakes surface at load.
+        for name in config.section.external_dependencies.keys() {
+            config.configured(name).expect("listed")?;
+        }
+        Ok(config)
+    }
+
+    pub(crate) fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
+            file: path.to_owned(),
+            error,
+        })?;
+        Config::from_yaml_str(&text).map_err(|e| e.in_file(path))
+    }
+
+    /// The names under `external_dependencies`, sorted.
+    pub(crate) fn dependency_names(&self) -> impl Iterator<Item = &str> {
+        self.section.external_dependencies.keys().map(String::as_str)
+    }
+
+    /// The entry for `name`, if the file has one.
+    pub(crate) fn configured(&self, name: &str) -> Option<Result<DependencyConfig, ConfigError>> {
+        let entry = self.section.external_dependencies.get(name)?;
+        Some(resolve::resolve(&self.section, name, entry.kind, Some(entry)).map_err(|e| e.located(&self.text)))
+    }
+
+    /// Kind-level defaults for a dependency the file does not list.
+    pub(crate) fn unlisted(&self, name: &str, kind: Kind) -> Result<DependencyConfig, ConfigError> {
+        resolve::resolve(&self.section, name, kind, None)
+    }
+
+    /// Finds the line of a dotted key path in the source text (1-based).
+    pub(crate) fn line_of(&self, path: &str) -> Option<usize> {
+        line_of(&self.text, path)
+    }
+}
+
+/// Walks `a.b.c` down the text: each segment must appear as a key after the
+/// previous one, at a deeper indentation.
+fn line_of(text: &str, path: &str) -> Option<usize> {
+    let mut lines = text.lines().enumerate();
+    let mut indent = None::<usize>;
+    let mut found = None;
+    for segment in path.split('.') {
+        let (number, depth) = lines.by_ref().find_map(|(i, line)| {
+            let trimmed = line.trim_start();
+            let depth = line.len() - trimmed.len();
+            let deeper = indent.is_none_or(|d| depth > d);
+            let key = trimmed.strip_prefix(segment)?.trim_start();
+            (deeper && key.starts_with(':')).then_some((i + 1, depth))
+        })?;
+        indent = Some(depth);
+        found = Some(number);
+    }
+    found
+}
+
+/// What is wrong with a configuration, or with initialising the runtime.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    Io {
+        /// The file asked for.
+        file: PathBuf,
+        /// What the OS said.
+        error: std::io::Error,
+    },
+    /// Malformed YAML, an unknown key or an invalid value.
+    Invalid {
+        /// The file, when loaded from one.
+        file: Option<PathBuf>,
+        /// The dotted key path, e.g. `resilience.bulkheads.database.max_concurrent`
+        /// (empty for a syntax error).
+        path: String,
+        /// What is wrong and what is expected.
+        message: String,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+    },
+    /// Annotated call sites that the configuration cannot serve.
+    CallSites {
+        /// One line per site: where it is, what it names and what is wrong.
+        problems: Vec<String>,
+    },
+    /// `init_from_*` was called when the global runtime already exists.
+    AlreadyInitialised,
+}
+
+impl ConfigError {
+    fn from_yaml(e: serde_yaml::Error) -> ConfigError {
+        let location = e.location();
+        let mut message = e.to_string();
+        if let Some(l) = &location {
+            let suffix = format!(" at line {} column {}", l.line(), l.column());
+            if let Some(stripped) = message.strip_suffix(&suffix) {
+                message = stripped.to_owned();
+            }
+        }
+        // serde_yaml writes "path.to.key: message"; a bare message has a space first.
+        let (path, message) = match message.split_once(": ") {
+            Some((p, m)) if !p.is_empty() && !p.contains(' ') => (p.to_owned(), m.to_owned()),
+            _ => (String::new(), message),
+        };
+        ConfigError::Invalid {
+            file: None,
+            path,
+            message: message.replace("unknown field", "unknown key"),
+            line: location.as_ref().map(|l| l.line()),
+            column: location.as_ref().map(|l| l.column()),
+        }
+    }
+
+    pub(crate) fn value(path: String, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            file: None,
+            path,
+            message,
+            line: None,
+            column: None,
+        }
+    }
+
+    fn located(mut self, text: &str) -> ConfigError {
+        if let ConfigError::Invalid { path, line, .. } = &mut self {
+            if line.is_none() {
+                *line = line_of(text, path);
+            }
+        }
+        self
+    }
+
+    fn in_file(mut self, path: &Path) -> ConfigError {
+        if let ConfigError::Invalid { file, .. } = &mut self {
+            *file = Some(path.to_owned());
+        }
+        self
+    }
+
+    /// The dotted key path the error is about, if any.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { path, .. } if !path.is_empty() => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The 1-based line the error is about, if known.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ConfigError::Invalid { line, .. } => *line,
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Io { file, error } => {
+                write!(f, "cannot read resilience config {}: {error}", file.display())
+            }
+            ConfigError::Invalid {
+                file,
+                path,
+                message,
+                line,
+                column,
+            } => {
+                match file {
+                    Some(file) => write!(f, "{}", file.display())?,
+                    None => f.write_str("<config>")?,
+                }
+                if let Some(line) = line {
+                    write!(f, ":{line}")?;
+                    if let Some(column) = column {
+                        write!(f, ":{column}")?;
+                    }
+                }
+                if !path.is_empty() {
+                    write!(f, ": {path}")?;
+                }
+                write!(f, ": {message}")
+            }
+            ConfigError::CallSites { problems } => {
+                write!(f, "{} annotated call site(s) do not fit the configuration:", problems.len())?;
+                for p in problems {
+                    write!(f, "\n  - {p}")?;
+                }
+                Ok(())
+            }
+            ConfigError::AlreadyInitialised => f.write_str(
+                "the global resilience runtime is already initialised; it is never replaced. \
+                 Initialise once at start-up, or build a Runtime and use Runtime::scope",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Io { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

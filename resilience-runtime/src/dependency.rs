@@ -1,0 +1,48 @@
+//! One dependency's live state: its policies and its counters.
+
+use crate::bulkhead::Bulkhead;
+use crate::circuit_breaker::CircuitBreaker;
+use crate::config::DependencyConfig;
+use crate::stats::Stats;
+use std::ops::Deref;
+use std::sync::Arc;
+
+pub(crate) struct Dependency {
+    pub config: DependencyConfig,
+    pub operations: Vec<&'static str>,
+    pub bulkhead: Bulkhead,
+    pub breaker: Option<CircuitBreaker>,
+    pub stats: Stats,
+}
+
+impl Dependency {
+    pub(crate) fn new(config: DependencyConfig, operations: Vec<&'static str>) -> Self {
+        Dependency {
+            bulkhead: Bulkhead::new(&config.name, config.bulkhead),
+            breaker: config.circuit_breaker.map(CircuitBreaker::new),
+            stats: Stats::default(),
+            operations,
+            config,
+        }
+    }
+}
+
+/// A dependency as a call holds it: the global runtime lives for the whole
+/// process, so its dependencies need no reference count on the hot path.
+#[derive(Clone)]
+pub(crate) enum DepRef {
+    Global(&'static Dependency),
+    Scoped(Arc<Dependency>),
+}
+
+impl Deref for DepRef {
+    type Target = Dependency;
+
+    #[inline]
+    fn deref(&self) -> &Dependency {
+        match self {
+            DepRef::Global(d) => d,
+            DepRef::Scoped(d) => d,
+        }
+    }
+}

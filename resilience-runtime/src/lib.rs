@@ -1,0 +1,116 @@
+//! Bulkheads, timeouts and circuit breakers for async Rust, configured in
+//! YAML and applied with one attribute per function.
+//!
+//! ```
+//! use resilience_runtime::{database_call, ResilienceError};
+//!
+//! #[derive(Debug)]
+//! enum StoreError {
+//!     Resilience(ResilienceError),
+//!     NotFound,
+//! }
+//! impl From<ResilienceError> for StoreError {
+//!     fn from(e: ResilienceError) -> Self {
+//!         StoreError::Resilience(e)
+//!     }
+//! }
+//!
+//! /// Loads a pet's name.
+//! #[database_call(dependency = "petstore_database", operation = "get_pet")]
+//! async fn get_pet(id: u64) -> Result<String, StoreError> {
+//!     if id == 1 { Ok("Rex".into()) } else { Err(StoreError::NotFound) }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let rt = resilience_runtime::Runtime::from_yaml_str(
+//!     "resilience:
+//!        external_dependencies:
+//!          petstore_database: { type: database, max_concurrent: 10, timeout_seconds: 10.0 }",
+//! )
+//! .unwrap();
+//! rt.scope(async {
+//!     assert_eq!(get_pet(1).await.unwrap(), "Rex");
+//!     assert!(matches!(get_pet(2).await, Err(StoreError::NotFound)));
+//!     let snapshot = resilience_runtime::health_snapshot();
+//!     let db = &snapshot.dependencies["petstore_database"];
+//!     assert_eq!(db.bulkhead.successful_requests, 1);
+//!     assert_eq!(db.bulkhead.failed_requests, 1);
+//!     assert_eq!(db.operations, ["get_pet"]);
+//! })
+//! .await;
+//! # });
+//! ```
+//!
+//! The policies apply in this order: circuit breaker, bulkhead, then the call
+//! timeout around the function body. See the README for the configuration
+//! reference and the behaviour in full.
+
+#![warn(missing_docs)]
+
+mod bulkhead;
+mod call;
+mod circuit_breaker;
+mod config;
+mod dependency;
+mod error;
+mod kind;
+mod runtime;
+mod site;
+mod snapshot;
+mod stats;
+
+pub use circuit_breaker::BreakerState;
+pub use config::{BreakerConfig, BulkheadConfig, ConfigError, DependencyConfig, FailureRateConfig};
+pub use error::ResilienceError;
+pub use kind::Kind;
+pub use resilience_macros::{
+    api_call, cache_call, database_call, file_system_call, message_queue_call, resilient,
+};
+pub use runtime::Runtime;
+pub use snapshot::{
+    BreakerHealth, BulkheadHealth, BulkheadType, DependencyHealth, DependencyStatus, HealthSnapshot,
+    OverallStatus,
+};
+
+use std::path::Path;
+
+/// Loads the YAML file at `path` and makes it the global runtime.
+///
+/// Fails on any configuration error, when an annotated call site does not
+/// fit the configuration, and when the global runtime is already initialised
+/// (it is never replaced).
+pub fn init_from_file(path: impl AsRef<Path>) -> Result<&'static Runtime, ConfigError> {
+    runtime::install(Runtime::from_file(path)?)
+}
+
+/// Like [`init_from_file`], from YAML text.
+pub fn init_from_yaml_str(yaml: &str) -> Result<&'static Runtime, ConfigError> {
+    runtime::install(Runtime::from_yaml_str(yaml)?)
+}
+
+/// The health of the runtime in force: the scoped one inside
+/// [`Runtime::scope`], else the global one, else the built-in defaults.
+pub fn health_snapshot() -> HealthSnapshot {
+    runtime::current(Runtime::health_snapshot)
+}
+
+/// What the attribute macros expand to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::call::{call, call_blocking};
+    pub use crate::site::{CallSite, Flavor, SiteRef};
+    pub use crate::Kind;
+    pub use inventory;
+
+    /// Implemented by every type a blocking function's argument may have.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be an argument of a blocking resilient function",
+        label = "this argument moves to a worker thread, so it must be `Send + 'static`",
+        note = "make the function `async`, or pass an owned, thread-safe value (e.g. `Arc<T>` instead of `Rc<T>`)"
+    )]
+    pub trait BlockingArgument {}
+    impl<T: Send + 'static> BlockingArgument for T {}
+
+    /// Checks, at the argument's span, that it can move to a worker thread.
+    pub fn assert_blocking_argument<T: BlockingArgument>(_: &T) {}
+}

@@ -1,0 +1,210 @@
+//! The runtime: every dependency's live policies, resolved for every call
+//! site, plus the global instance and task-local scopes.
+
+use crate::config::{Config, ConfigError, DependencyConfig};
+use crate::dependency::{DepRef, Dependency};
+use crate::site::{sites, CallSite, Flavor};
+use crate::snapshot::HealthSnapshot;
+use once_cell::sync::Lazy;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+/// A set of configured dependencies with their bulkheads, breakers and
+/// counters.
+///
+/// Most services initialise the global runtime once with
+/// [`init_from_file`](crate::init_from_file). Tests build their own and run
+/// code inside [`Runtime::scope`], so they share no state:
+///
+/// ```
+/// use resilience_runtime::Runtime;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let rt = Runtime::from_yaml_str("resilience:\n  timeout_enabled: false\n").unwrap();
+/// let status = rt.scope(async { resilience_runtime::health_snapshot().status }).await;
+/// assert_eq!(serde_json::to_value(status).unwrap(), "pass");
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Sorted by name.
+    dependencies: BTreeMap<String, Arc<Dependency>>,
+    /// Indexed by `CallSite::index`.
+    by_site: Vec<Arc<Dependency>>,
+}
+
+tokio::task_local! {
+    static CURRENT: Runtime;
+}
+
+static GLOBAL: OnceLock<Runtime> = OnceLock::new();
+static DEFAULTS: Lazy<Runtime> = Lazy::new(Runtime::with_defaults);
+
+impl Runtime {
+    /// Builds a runtime from YAML text. Fails on any config error, and when an
+    /// annotated call site names a dependency the text lacks or cannot run
+    /// under its configured bulkhead.
+    pub fn from_yaml_str(yaml: &str) -> Result<Runtime, ConfigError> {
+        Runtime::build(&Config::from_yaml_str(yaml)?, true)
+    }
+
+    /// Like [`Runtime::from_yaml_str`], reading the file at `path`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Runtime, ConfigError> {
+        Runtime::build(&Config::from_file(path)?, true)
+    }
+
+    /// The runtime calls use before any initialisation: every dependency an
+    /// annotated site names gets the built-in defaults of the site's kind.
+    pub fn with_defaults() -> Runtime {
+        Runtime::build(&Config::default(), false).expect("built-in defaults are valid")
+    }
+
+    fn build(config: &Config, strict: bool) -> Result<Runtime, ConfigError> {
+        let mut configs: BTreeMap<String, DependencyConfig> = BTreeMap::new();
+        for name in config.dependency_names() {
+            configs.insert(name.to_owned(), config.configured(name).expect("listed")?);
+        }
+        let mut problems = Vec::new();
+        for site in sites() {
+            match configs.get(site.dependency) {
+                Some(dep) if strict => problems.extend(misfit(site, dep, config)),
+                Some(_) => {}
+                None if strict => problems.push(format!(
+                    "{}: `{}` names dependency `{}`, which resilience.external_dependencies does not list \
+                     (it lists: {}); add an entry for it",
+                    site.location(),
+                    site.operation,
+                    site.dependency,
+                    list(configs.keys())
+                )),
+                None => {
+                    configs.insert(site.dependency.to_owned(), config.unlisted(site.dependency, site.kind)?);
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::CallSites { problems });
+        }
+        let mut operations: BTreeMap<&str, Vec<&'static str>> = BTreeMap::new();
+        for site in sites() {
+            operations.entry(site.dependency).or_default().push(site.operation);
+        }
+        let dependencies: BTreeMap<String, Arc<Dependency>> = configs
+            .into_iter()
+            .map(|(name, cfg)| {
+                let mut ops = operations.remove(name.as_str()).unwrap_or_default();
+                ops.sort_unstable();
+                ops.dedup();
+                (name, Arc::new(Dependency::new(cfg, ops)))
+            })
+            .collect();
+        let by_site = sites()
+            .iter()
+            .map(|s| Arc::clone(&dependencies[s.dependency]))
+            .collect();
+        Ok(Runtime {
+            inner: Arc::new(Inner { dependencies, by_site }),
+        })
+    }
+
+    /// Runs `future` so that annotated calls made while polling it, and
+    /// [`health_snapshot`](crate::health_snapshot), use this runtime.
+    ///
+    /// Tasks spawned inside do not inherit the scope (tokio task-locals do not
+    /// propagate); wrap their futures with `scope` too.
+    pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self.clone(), future)
+    }
+
+    /// The resolved policies of `name`, if this runtime has it.
+    pub fn dependency_config(&self, name: &str) -> Option<&DependencyConfig> {
+        self.inner.dependencies.get(name).map(|d| &d.config)
+    }
+
+    /// This runtime's health and counters.
+    pub fn health_snapshot(&self) -> HealthSnapshot {
+        HealthSnapshot::of(self.inner.dependencies.values().map(|d| &**d))
+    }
+}
+
+fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Why `site` cannot run under `dep`, if it cannot.
+fn misfit(site: &CallSite, dep: &DependencyConfig, config: &Config) -> Option<String> {
+    let entry = format!("resilience.external_dependencies.{}", dep.name);
+    let at = |key: &str| {
+        config
+            .line_of(&format!("{entry}.{key}"))
+            .map_or(String::new(), |l| format!(" (config line {l})"))
+    };
+    if site.kind != dep.kind {
+        return Some(format!(
+            "{}: `{}` is annotated as a {} call, but dependency `{}` has type: {}{}; \
+             use the attribute for {} or change the type",
+            site.location(),
+            site.operation,
+            site.kind,
+            dep.name,
+            dep.kind,
+            at("type"),
+            dep.kind
+        ));
+    }
+    let on_pool = matches!(dep.bulkhead, crate::config::BulkheadConfig::ThreadPool { .. });
+    if on_pool && site.flavor == Flavor::Async {
+        return Some(format!(
+            "{}: async fn `{}` cannot run on the thread pool of `{}`{}: its future may borrow from \
+             the caller. Make it a plain (blocking) fn with Send + 'static arguments, or set \
+             bulkhead_type: semaphore for `{}`",
+            site.location(),
+            site.operation,
+            dep.name,
+            at("bulkhead_type"),
+            dep.name
+        ));
+    }
+    None
+}
+
+/// Installs `runtime` as the global one. Never replaces an earlier one.
+pub(crate) fn install(runtime: Runtime) -> Result<&'static Runtime, ConfigError> {
+    GLOBAL.set(runtime).map_err(|_| ConfigError::AlreadyInitialised)?;
+    Ok(GLOBAL.get().expect("just set"))
+}
+
+/// The runtime outside any scope: the initialised one, else the defaults.
+pub(crate) fn global() -> &'static Runtime {
+    GLOBAL.get().unwrap_or_else(|| &DEFAULTS)
+}
+
+/// The runtime in force for the current task.
+pub(crate) fn current<R>(f: impl FnOnce(&Runtime) -> R) -> R {
+    let mut f = Some(f);
+    CURRENT
+        .try_with(|rt| (f.take().expect("called once"))(rt))
+        .unwrap_or_else(|_| (f.take().expect("called once"))(global()))
+}
+
+/// The dependency `site` calls, in the runtime in force. An index, not a
+/// name lookup.
+#[inline]
+pub(crate) fn dependency(site: &'static CallSite) -> DepRef {
+    let i = site.index();
+    match CURRENT.try_with(|rt| Arc::clone(&rt.inner.by_site[i])) {
+        Ok(dep) => DepRef::Scoped(dep),
+        Err(_) => DepRef::Global(&global().inner.by_site[i]),
+    }
+}

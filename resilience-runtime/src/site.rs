@@ -1,0 +1,99 @@
+//! Annotated call sites, registered at link time so the runtime knows every
+//! one of them before the first call.
+
+use crate::Kind;
+use once_cell::sync::Lazy;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How the annotated function runs.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// An `async fn`, polled in the caller's task.
+    Async,
+    /// A plain `fn`, run on a worker thread.
+    Blocking,
+}
+
+/// One annotated function. The macros emit one `static` per function.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct CallSite {
+    pub kind: Kind,
+    pub dependency: &'static str,
+    pub operation: &'static str,
+    pub file: &'static str,
+    pub line: u32,
+    pub flavor: Flavor,
+    /// Position in [`sites`]; lets a runtime find the site's dependency by
+    /// index instead of by name on every call.
+    index: AtomicUsize,
+}
+
+/// The registration record `inventory` collects.
+#[doc(hidden)]
+pub struct SiteRef(pub &'static CallSite);
+
+inventory::collect!(SiteRef);
+
+const UNINDEXED: usize = usize::MAX;
+
+impl CallSite {
+    #[doc(hidden)]
+    pub const fn new(
+        kind: Kind,
+        dependency: &'static str,
+        operation: &'static str,
+        file: &'static str,
+        line: u32,
+        flavor: Flavor,
+    ) -> CallSite {
+        CallSite {
+            kind,
+            dependency,
+            operation,
+            file,
+            line,
+            flavor,
+            index: AtomicUsize::new(UNINDEXED),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn index(&'static self) -> usize {
+        let i = self.index.load(Ordering::Relaxed);
+        if i != UNINDEXED {
+            return i;
+        }
+        Lazy::force(&SITES);
+        let i = self.index.load(Ordering::Relaxed);
+        assert!(
+            i != UNINDEXED,
+            "call site {}:{} was not registered; was it compiled into this binary by a build \
+             whose linker dropped the registration?",
+            self.file,
+            self.line
+        );
+        i
+    }
+
+    /// `file:line` for error messages.
+    pub(crate) fn location(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+}
+
+static SITES: Lazy<Vec<&'static CallSite>> = Lazy::new(|| {
+    let mut sites: Vec<&'static CallSite> = inventory::iter::<SiteRef>.into_iter().map(|s| s.0).collect();
+    sites.sort_by_key(|s| (s.file, s.line, s.operation));
+    sites.dedup_by_key(|s| *s as *const CallSite);
+    for (i, site) in sites.iter().enumerate() {
+        site.index.store(i, Ordering::Relaxed);
+    }
+    sites
+});
+
+/// Every registered site, in a stable order (file, line).
+pub(crate) fn sites() -> &'static [&'static CallSite] {
+    &SITES
+}

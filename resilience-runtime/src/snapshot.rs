@@ -1,0 +1,292 @@
+//! The health snapshot: every dependency's status, counters and breaker.
+//!
+//! Status rules, checked in this order for each dependency:
+//! 1. `unavailable`: its circuit breaker is open;
+//! 2. `idle`: no call has been made and none is in flight;
+//! 3. `degraded`: its breaker is half-open, or its latest finished call
+//!    failed or timed out;
+//! 4. `under_pressure`: its latest admission attempt was rejected, or at
+//!    least 90 % of its slots are in use;
+//! 5. `healthy` otherwise.
+//!
+//! Overall: `fail` when a critical dependency is unavailable; `warn` when any
+//! dependency is unavailable, degraded or under pressure; `pass` otherwise.
+
+use crate::bulkhead::Bulkhead;
+use crate::circuit_breaker::BreakerState;
+use crate::dependency::Dependency;
+use crate::Kind;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// The whole runtime's health. Serialises to the JSON the README documents.
+#[derive(Clone, Debug, Serialize)]
+pub struct HealthSnapshot {
+    /// The overall status.
+    pub status: OverallStatus,
+    /// When the snapshot was taken, RFC 3339 in UTC.
+    pub timestamp: String,
+    /// Every dependency, by name.
+    pub dependencies: BTreeMap<String, DependencyHealth>,
+}
+
+/// `pass`, `warn` or `fail`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverallStatus {
+    /// Every dependency is idle or healthy.
+    Pass,
+    /// Something is degraded, under pressure, or a non-critical dependency is unavailable.
+    Warn,
+    /// A critical dependency is unavailable.
+    Fail,
+}
+
+/// One dependency's status; see the module rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyStatus {
+    /// No call yet.
+    Idle,
+    /// Working normally.
+    Healthy,
+    /// At or near its concurrency limit.
+    UnderPressure,
+    /// Failing, or probing after an outage.
+    Degraded,
+    /// Its breaker is open.
+    Unavailable,
+}
+
+/// One dependency in the snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct DependencyHealth {
+    /// Its kind.
+    pub kind: Kind,
+    /// Whether it being unavailable fails the overall status.
+    pub critical: bool,
+    /// Its status.
+    pub status: DependencyStatus,
+    /// The operations annotated for it.
+    pub operations: Vec<String>,
+    /// Its call timeout; `null` when timeouts are disabled.
+    pub timeout_seconds: Option<f64>,
+    /// Its bulkhead and call counters.
+    pub bulkhead: BulkheadHealth,
+    /// Its breaker; `null` when it has none.
+    pub circuit_breaker: Option<BreakerHealth>,
+}
+
+/// `semaphore` or `thread_pool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkheadType {
+    /// In-task concurrency limit.
+    Semaphore,
+    /// Dedicated worker threads.
+    ThreadPool,
+}
+
+/// A bulkhead's limits, load and the dependency's call counters.
+#[derive(Clone, Debug, Serialize)]
+pub struct BulkheadHealth {
+    /// The bulkhead type.
+    #[serde(rename = "type")]
+    pub bulkhead_type: BulkheadType,
+    /// Semaphore: calls in flight at most.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
+    /// Thread pool: worker threads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_workers: Option<u32>,
+    /// Thread pool: jobs that may wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_capacity: Option<u32>,
+    /// Calls holding a slot now (thread pool: running plus queued, including
+    /// jobs still running after their caller timed out).
+    pub current_load: u32,
+    /// Thread pool: jobs waiting for a worker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued: Option<u32>,
+    /// The sum of the six counters below.
+    pub total_requests: u64,
+    /// Returned `Ok`.
+    pub successful_requests: u64,
+    /// Returned `Err` or panicked.
+    pub failed_requests: u64,
+    /// Cut off by the call timeout.
+    pub timed_out_requests: u64,
+    /// Refused by the bulkhead.
+    pub rejected_requests: u64,
+    /// Refused by an open breaker.
+    pub short_circuited_requests: u64,
+    /// Dropped by the caller before they ended.
+    pub cancelled_requests: u64,
+    /// successful / (successful + failed + timed out); `null` before such a call.
+    pub success_rate: Option<f64>,
+}
+
+/// A circuit breaker's state.
+#[derive(Clone, Debug, Serialize)]
+pub struct BreakerHealth {
+    /// `closed`, `open` or `half_open`.
+    pub state: BreakerState,
+    /// Consecutive failures counted (kept while open, reset on closing).
+    pub failure_count: u32,
+    /// Consecutive failures that open it.
+    pub failure_threshold: u32,
+    /// How long it stays open.
+    pub recovery_timeout_seconds: f64,
+    /// The failure rate over its window, when that trigger is configured and
+    /// the window holds its minimum number of calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_rate: Option<f64>,
+}
+
+impl HealthSnapshot {
+    pub(crate) fn of<'a>(deps: impl Iterator<Item = &'a Dependency>) -> HealthSnapshot {
+        let dependencies: BTreeMap<String, DependencyHealth> =
+            deps.map(|d| (d.config.name.clone(), DependencyHealth::of(d))).collect();
+        let status = dependencies.values().fold(OverallStatus::Pass, |overall, d| {
+            match (d.status, d.critical) {
+                (DependencyStatus::Unavailable, true) => OverallStatus::Fail,
+                (DependencyStatus::Idle | DependencyStatus::Healthy, _) => overall,
+                _ if overall == OverallStatus::Fail => overall,
+                _ => OverallStatus::Warn,
+            }
+        });
+        HealthSnapshot {
+            status,
+            timestamp: rfc3339(SystemTime::now()),
+            dependencies,
+        }
+    }
+}
+
+impl DependencyHealth {
+    fn of(dep: &Dependency) -> DependencyHealth {
+        let counts = dep.stats.read();
+        let (load, capacity, mut bulkhead) = match &dep.bulkhead {
+            Bulkhead::Semaphore(s) => (
+                s.in_flight(),
+                s.capacity(),
+                BulkheadHealth::new(BulkheadType::Semaphore, Some(s.capacity()), None, None, None),
+            ),
+            Bulkhead::ThreadPool(p) => (
+                p.occupied(),
+                p.workers() + p.queue_capacity(),
+                BulkheadHealth::new(
+                    BulkheadType::ThreadPool,
+                    None,
+                    Some(p.workers()),
+                    Some(p.queue_capacity()),
+                    Some(p.occupied().saturating_sub(p.running())),
+                ),
+            ),
+        };
+        bulkhead.current_load = load;
+        bulkhead.total_requests = counts.total();
+        bulkhead.successful_requests = counts.successful;
+        bulkhead.failed_requests = counts.failed;
+        bulkhead.timed_out_requests = counts.timed_out;
+        bulkhead.rejected_requests = counts.rejected;
+        bulkhead.short_circuited_requests = counts.short_circuited;
+        bulkhead.cancelled_requests = counts.cancelled;
+        bulkhead.success_rate = counts.success_rate();
+
+        let circuit_breaker = dep.breaker.as_ref().map(|b| BreakerHealth {
+            state: b.state(),
+            failure_count: b.failure_count(),
+            failure_threshold: b.config().failure_threshold,
+            recovery_timeout_seconds: b.config().recovery_timeout.as_secs_f64(),
+            failure_rate: b.failure_rate(),
+        });
+        let breaker = circuit_breaker.as_ref().map(|b| b.state);
+        let status = if breaker == Some(BreakerState::Open) {
+            DependencyStatus::Unavailable
+        } else if counts.total() == 0 && load == 0 {
+            DependencyStatus::Idle
+        } else if breaker == Some(BreakerState::HalfOpen) || counts.consecutive_failures > 0 {
+            DependencyStatus::Degraded
+        } else if counts.saturated || u64::from(load) * 10 >= u64::from(capacity) * 9 {
+            DependencyStatus::UnderPressure
+        } else {
+            DependencyStatus::Healthy
+        };
+        DependencyHealth {
+            kind: dep.config.kind,
+            critical: dep.config.critical,
+            status,
+            operations: dep.operations.iter().map(|s| s.to_string()).collect(),
+            timeout_seconds: dep.config.call_timeout.map(|t| t.as_secs_f64()),
+            bulkhead,
+            circuit_breaker,
+        }
+    }
+}
+
+impl BulkheadHealth {
+    fn new(
+        bulkhead_type: BulkheadType,
+        max_concurrent: Option<u32>,
+        max_workers: Option<u32>,
+        queue_capacity: Option<u32>,
+        queued: Option<u32>,
+    ) -> Self {
+        BulkheadHealth {
+            bulkhead_type,
+            max_concurrent,
+            max_workers,
+            queue_capacity,
+            queued,
+            current_load: 0,
+            total_requests: 0,
+            successful_requests: 0,
+            failed_requests: 0,
+            timed_out_requests: 0,
+            rejected_requests: 0,
+            short_circuited_requests: 0,
+            cancelled_requests: 0,
+            success_rate: None,
+        }
+    }
+}
+
+/// Formats `t` as RFC 3339 UTC with milliseconds, e.g. `2026-11-27T23:44:25.123Z`.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil-from-days (H. Hinnant), proleptic Gregorian.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        let at = |s: u64, ms: u64| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(s * 1000 + ms));
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_795_823_065, 123), "2026-11-27T23:44:25.123Z");
+    }
+}
