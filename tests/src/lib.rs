@@ -1,1 +1,75 @@
-//! Integration and UI tests live under `tests/tests`.
+//! Helpers shared by the integration tests under `tests/tests`. This crate
+//! holds no annotated functions, so it adds no call sites to the binaries.
+
+use resilience_runtime::{DependencyHealth, ResilienceError, Runtime};
+
+/// The error type the test functions return.
+#[derive(Debug, PartialEq)]
+pub enum TestError {
+    /// A policy refused or cut off the call.
+    Resilience(ResilienceError),
+    /// The function itself failed.
+    Failed(&'static str),
+}
+
+impl From<ResilienceError> for TestError {
+    fn from(e: ResilienceError) -> Self {
+        TestError::Resilience(e)
+    }
+}
+
+impl TestError {
+    /// The resilience error, if that is what this is.
+    pub fn resilience(&self) -> Option<&ResilienceError> {
+        match self {
+            TestError::Resilience(e) => Some(e),
+            TestError::Failed(_) => None,
+        }
+    }
+}
+
+/// One dependency's entry in `rt`'s snapshot.
+pub fn health(rt: &Runtime, dependency: &str) -> DependencyHealth {
+    rt.health_snapshot()
+        .dependencies
+        .get(dependency)
+        .unwrap_or_else(|| panic!("no dependency {dependency} in the snapshot"))
+        .clone()
+}
+
+/// The six counters of a dependency, in snapshot order: successful, failed,
+/// timed out, rejected, short-circuited, cancelled.
+pub fn counters(rt: &Runtime, dependency: &str) -> [u64; 6] {
+    let b = health(rt, dependency).bulkhead;
+    assert_eq!(
+        b.total_requests,
+        b.successful_requests
+            + b.failed_requests
+            + b.timed_out_requests
+            + b.rejected_requests
+            + b.short_circuited_requests
+            + b.cancelled_requests,
+        "the total is the sum of the outcomes"
+    );
+    [
+        b.successful_requests,
+        b.failed_requests,
+        b.timed_out_requests,
+        b.rejected_requests,
+        b.short_circuited_requests,
+        b.cancelled_requests,
+    ]
+}
+
+/// Yields until `condition` holds, for work finishing on other threads.
+/// Panics after a bounded number of tries instead of hanging CI.
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..1_000_000 {
+        if condition() {
+            return;
+        }
+        tokio::task::yield_now().await;
+        std::thread::yield_now();
+    }
+    panic!("gave up waiting for: {what}");
+}

@@ -142,7 +142,13 @@ impl ConfigError {
         ConfigError::Invalid {
             file: None,
             path,
-            message: message.replace("unknown field", "unknown key"),
+            message: message
+                .replace(
+                    "duplicate field `max_wait_seconds`",
+                    "duplicate key: `timeout_seconds` and `max_wait_seconds` are the same key here; keep one",
+                )
+                .replace("duplicate field", "duplicate key")
+                .replace("unknown field", "unknown key"),
             line: location.as_ref().map(|l| l.line()),
             column: location.as_ref().map(|l| l.column()),
         }

@@ -1,0 +1,285 @@
+use super::*;
+use std::time::Duration;
+
+const PROJECT_CONFIG: &str = include_str!("../../../config/enhanced_config.yaml");
+
+fn dep(config: &Config, name: &str) -> DependencyConfig {
+    config.configured(name).expect("listed").expect("valid")
+}
+
+fn invalid(yaml: &str) -> (String, Option<usize>, String) {
+    match Config::from_yaml_str(yaml).expect_err("must be refused") {
+        e @ ConfigError::Invalid { .. } => (e.path().unwrap_or_default().to_owned(), e.line(), e.to_string()),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+#[test]
+fn project_config_encodes_the_seed_figures() {
+    let c = Config::from_yaml_str(PROJECT_CONFIG).unwrap();
+    let names: Vec<&str> = c.dependency_names().collect();
+    assert_eq!(
+        names,
+        ["kafka_events", "ml_pet_advisor", "payment_gateway", "petstore_database", "redis_cache"]
+    );
+
+    let db = dep(&c, "petstore_database");
+    assert_eq!(db.kind, Kind::Database);
+    assert_eq!(
+        db.bulkhead,
+        BulkheadConfig::Semaphore { max_concurrent: 10, max_wait: secs(15.0) }
+    );
+    assert_eq!(db.call_timeout, Some(secs(10.0)));
+    assert_eq!(db.circuit_breaker.unwrap().failure_threshold, 5);
+    assert!(db.critical);
+
+    let pay = dep(&c, "payment_gateway");
+    assert_eq!(pay.bulkhead, BulkheadConfig::ThreadPool { max_workers: 5, queue_capacity: 0 });
+    assert_eq!(pay.call_timeout, Some(secs(15.0)));
+    assert_eq!(pay.circuit_breaker.unwrap().failure_threshold, 3);
+
+    let cache = dep(&c, "redis_cache");
+    assert_eq!(
+        cache.bulkhead,
+        BulkheadConfig::Semaphore { max_concurrent: 100, max_wait: secs(0.5) }
+    );
+    assert_eq!(cache.call_timeout, Some(secs(1.5)));
+    assert_eq!(cache.circuit_breaker, None);
+    assert!(!cache.critical);
+
+    let events = dep(&c, "kafka_events");
+    assert_eq!(
+        events.bulkhead,
+        BulkheadConfig::Semaphore { max_concurrent: 20, max_wait: secs(2.0) }
+    );
+    assert_eq!(events.call_timeout, Some(secs(8.0)));
+    assert_eq!(events.circuit_breaker.unwrap().failure_threshold, 5);
+
+    let ml = dep(&c, "ml_pet_advisor");
+    assert_eq!(ml.bulkhead, BulkheadConfig::ThreadPool { max_workers: 6, queue_capacity: 0 });
+    assert_eq!(ml.call_timeout, Some(secs(30.0)));
+    let breaker = ml.circuit_breaker.unwrap();
+    assert_eq!(breaker.failure_threshold, 4);
+    assert_eq!(breaker.recovery_timeout, secs(30.0), "from bulkheads.external_api");
+    assert!(!ml.critical);
+}
+
+#[test]
+fn levels_apply_in_order_entry_then_kind_then_top_then_builtin() {
+    let c = Config::from_yaml_str(
+        "resilience:
+  circuit_breaker_failure_threshold: 7
+  default_timeout_seconds: 40
+  timeouts:
+    cache_timeout: 3
+    circuit_breaker_timeout: 20
+  bulkheads:
+    cache:
+      max_concurrent: 50
+      max_wait_seconds: 0.25
+      circuit_breaker_failure_threshold: 9
+  external_dependencies:
+    a: { type: cache }
+    b: { type: cache, max_concurrent: 5, timeout_seconds: 0.5, circuit_breaker_timeout: 1 }
+    c: { type: database }
+    d: { type: cache, reject_on_full: true }
+",
+    )
+    .unwrap();
+    let a = dep(&c, "a");
+    assert_eq!(a.bulkhead, BulkheadConfig::Semaphore { max_concurrent: 50, max_wait: secs(0.25) });
+    assert_eq!(a.call_timeout, Some(secs(3.0)));
+    assert_eq!(a.circuit_breaker.unwrap().failure_threshold, 9);
+    assert_eq!(a.circuit_breaker.unwrap().recovery_timeout, secs(20.0));
+    let b = dep(&c, "b");
+    assert_eq!(b.bulkhead, BulkheadConfig::Semaphore { max_concurrent: 5, max_wait: secs(0.25) });
+    assert_eq!(b.call_timeout, Some(secs(0.5)));
+    assert_eq!(b.circuit_breaker.unwrap().recovery_timeout, secs(1.0));
+    let cc = dep(&c, "c");
+    assert_eq!(cc.bulkhead, BulkheadConfig::Semaphore { max_concurrent: 10, max_wait: Duration::ZERO });
+    assert_eq!(cc.call_timeout, Some(secs(40.0)), "default_timeout_seconds beats the built-in 10 s");
+    assert_eq!(cc.circuit_breaker.unwrap().failure_threshold, 7);
+    let d = dep(&c, "d");
+    assert_eq!(d.bulkhead, BulkheadConfig::Semaphore { max_concurrent: 50, max_wait: Duration::ZERO });
+}
+
+#[test]
+fn global_switches_disable_every_breaker_and_timeout() {
+    let c = Config::from_yaml_str(
+        "resilience:
+  circuit_breaker_enabled: false
+  timeout_enabled: false
+  external_dependencies:
+    a: { type: database, enable_circuit_breaker: true, timeout_seconds: 3 }
+",
+    )
+    .unwrap();
+    let a = dep(&c, "a");
+    assert_eq!(a.circuit_breaker, None);
+    assert_eq!(a.call_timeout, None);
+}
+
+#[test]
+fn builtin_defaults_per_kind() {
+    let c = Config::default();
+    let db = c.unlisted("x", Kind::Database).unwrap();
+    assert_eq!(db.bulkhead, BulkheadConfig::Semaphore { max_concurrent: 10, max_wait: Duration::ZERO });
+    assert_eq!(db.call_timeout, Some(secs(10.0)));
+    let b = db.circuit_breaker.unwrap();
+    assert_eq!((b.failure_threshold, b.recovery_timeout), (5, secs(60.0)));
+    assert_eq!((b.half_open_max_calls, b.success_threshold, b.failure_rate), (1, 1, None));
+    assert_eq!(c.unlisted("x", Kind::Cache).unwrap().call_timeout, Some(secs(2.0)));
+    assert_eq!(c.unlisted("x", Kind::ExternalApi).unwrap().call_timeout, Some(secs(15.0)));
+}
+
+#[test]
+fn failure_rate_keys_resolve_with_window_defaults() {
+    let c = Config::from_yaml_str(
+        "resilience:
+  external_dependencies:
+    a: { type: database, circuit_breaker_failure_rate_threshold: 0.5, circuit_breaker_window_size: 20 }
+",
+    )
+    .unwrap();
+    let rate = dep(&c, "a").circuit_breaker.unwrap().failure_rate.unwrap();
+    assert_eq!((rate.threshold, rate.window_size, rate.minimum_calls), (0.5, 20, 20));
+}
+
+#[test]
+fn application_sections_are_ignored() {
+    let c = Config::from_yaml_str("service: {name: x, anything: [1, 2]}\nfeature_flags: {a: true}\n").unwrap();
+    assert_eq!(c.dependency_names().count(), 0);
+    assert!(Config::from_yaml_str("").is_ok());
+}
+
+#[test]
+fn unknown_key_names_the_key_its_path_and_its_line() {
+    let (path, line, text) = invalid(
+        "resilience:
+  bulkheads:
+    database:
+      max_concurrent: 10
+      max_concurent: 3
+",
+    );
+    assert_eq!(path, "resilience.bulkheads.database");
+    assert_eq!(line, Some(5));
+    assert!(text.contains("unknown key `max_concurent`"), "{text}");
+    assert!(text.contains("<config>:5:"), "{text}");
+
+    let (path, line, text) = invalid("resilience:\n  timeout_enabeld: true\n");
+    assert_eq!((path.as_str(), line), ("resilience", Some(2)));
+    assert!(text.contains("`timeout_enabeld`"), "{text}");
+
+    let (path, line, _) = invalid("resilience:\n  external_dependencies:\n    db:\n      type: database\n      timeout: 3\n");
+    assert_eq!((path.as_str(), line), ("resilience.external_dependencies.db", Some(5)));
+
+    let (path, line, _) = invalid("resilience:\n  timeouts:\n    databse_timeout: 3\n");
+    assert_eq!((path.as_str(), line), ("resilience.timeouts", Some(3)));
+}
+
+#[test]
+fn invalid_values_name_their_path() {
+    let cases = [
+        ("bulkheads:\n    database:\n      max_concurrent: 0", "resilience.bulkheads.database.max_concurrent"),
+        (
+            "external_dependencies:\n    db: { type: database, timeout_seconds: -1 }",
+            "resilience.external_dependencies.db.timeout_seconds",
+        ),
+        (
+            "external_dependencies:\n    db: { type: database, timeout_seconds: .nan }",
+            "resilience.external_dependencies.db.timeout_seconds",
+        ),
+        ("timeouts:\n    cache_timeout: .inf", "resilience.timeouts.cache_timeout"),
+        ("circuit_breaker_failure_threshold: 0", "resilience.circuit_breaker_failure_threshold"),
+        (
+            "external_dependencies:\n    db: { type: database, circuit_breaker_failure_rate_threshold: 1.5 }",
+            "resilience.external_dependencies.db.circuit_breaker_failure_rate_threshold",
+        ),
+        (
+            "external_dependencies:\n    db: { type: database, circuit_breaker_failure_rate_threshold: 0 }",
+            "resilience.external_dependencies.db.circuit_breaker_failure_rate_threshold",
+        ),
+        (
+            "external_dependencies:\n    db: { type: database, bulkhead_type: fiber }",
+            "resilience.external_dependencies.db.bulkhead_type",
+        ),
+        ("external_dependencies:\n    db: { type: databse }", "resilience.external_dependencies.db.type"),
+        ("bulkheads:\n    databse: {}", "resilience.bulkheads"),
+        ("max_retry_attempts: 0", "resilience.max_retry_attempts"),
+        (
+            "external_dependencies:\n    db: { type: database, max_concurrent: 2.5 }",
+            "resilience.external_dependencies.db.max_concurrent",
+        ),
+        (
+            "external_dependencies:\n    db: { type: database, max_concurrent: \"10\" }",
+            "resilience.external_dependencies.db.max_concurrent",
+        ),
+    ];
+    for (body, want) in cases {
+        let (path, line, text) = invalid(&format!("resilience:\n  {body}\n"));
+        assert_eq!(path, want, "{text}");
+        assert!(line.is_some(), "{text}");
+    }
+}
+
+#[test]
+fn a_missing_type_is_an_error() {
+    let (path, _, text) = invalid("resilience:\n  external_dependencies:\n    db: { max_concurrent: 3 }\n");
+    assert_eq!(path, "resilience.external_dependencies.db");
+    assert!(text.contains("missing field `type`"), "{text}");
+}
+
+#[test]
+fn cross_key_mistakes_name_the_key_and_find_its_line() {
+    let (path, line, text) = invalid(
+        "resilience:
+  external_dependencies:
+    db:
+      type: database
+      circuit_breaker_failure_rate_threshold: 0.5
+      circuit_breaker_window_size: 10
+      circuit_breaker_minimum_calls: 20
+",
+    );
+    assert_eq!(path, "resilience.external_dependencies.db.circuit_breaker_minimum_calls");
+    assert_eq!(line, Some(7));
+    assert!(text.contains("could never trip"), "{text}");
+}
+
+#[test]
+fn malformed_yaml_reports_line_and_column() {
+    let err = Config::from_yaml_str("resilience:\n  bulkheads: [unclosed\n  x: 1\n").unwrap_err();
+    assert!(err.line().is_some(), "{err}");
+    match &err {
+        ConfigError::Invalid { column, .. } => assert!(column.is_some()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn file_errors_name_the_file() {
+    let err = Config::from_file("/nonexistent/enhanced_config.yaml").unwrap_err();
+    assert!(matches!(err, ConfigError::Io { .. }));
+    assert!(err.to_string().contains("/nonexistent/enhanced_config.yaml"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("resilience-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.yaml");
+    std::fs::write(&file, "resilience:\n  bogus: 1\n").unwrap();
+    let err = Config::from_file(&file).unwrap_err();
+    assert!(err.to_string().starts_with(&format!("{}:2:", file.display())), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_key_and_its_alias_together_are_refused() {
+    let (path, line, text) =
+        invalid("resilience:\n  bulkheads:\n    database:\n      timeout_seconds: 1\n      max_wait_seconds: 1\n");
+    assert_eq!((path.as_str(), line), ("resilience.bulkheads.database", Some(4)));
+    assert!(text.contains("`timeout_seconds` and `max_wait_seconds` are the same key"), "{text}");
+}

@@ -1,0 +1,153 @@
+//! Thread-pool bulkheads: dedicated threads, the worker and queue limits, and
+//! timeouts that return the caller at the deadline while the slot stays taken
+//! until the job really ends. Jobs block on channels, never on real sleeps.
+
+use resilience_runtime::{api_call, database_call, Runtime};
+use resilience_tests::{counters, eventually, health, TestError};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+const CONFIG: &str = "
+resilience:
+  timeout_enabled: false
+  external_dependencies:
+    pool: { type: external_api, bulkhead_type: thread_pool, max_workers: 2, queue_capacity: 1 }
+    single: { type: external_api, bulkhead_type: thread_pool, max_workers: 1 }
+    db: { type: database, max_concurrent: 4 }
+";
+
+const TIMED: &str = "
+resilience:
+  external_dependencies:
+    pool: { type: external_api, bulkhead_type: thread_pool, max_workers: 2, queue_capacity: 1 }
+    single: { type: external_api, bulkhead_type: thread_pool, max_workers: 1, timeout_seconds: 5, circuit_breaker_failure_threshold: 1 }
+    db: { type: database, max_concurrent: 4 }
+";
+
+/// A job that blocks until its gate sends, and reports its thread's name.
+#[api_call(dependency = "pool")]
+fn gated(gate: Arc<Mutex<mpsc::Receiver<()>>>, running: Arc<AtomicU32>, peak: Arc<AtomicU32>) -> Result<String, TestError> {
+    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+    peak.fetch_max(now, Ordering::SeqCst);
+    gate.lock().unwrap().recv().unwrap();
+    running.fetch_sub(1, Ordering::SeqCst);
+    Ok(std::thread::current().name().unwrap_or_default().to_owned())
+}
+
+#[api_call(dependency = "single", operation = "single_job")]
+fn single(release: mpsc::Receiver<()>, done: mpsc::Sender<()>) -> Result<(), TestError> {
+    let _ = done.send(());
+    let _ = release.recv();
+    let _ = done.send(());
+    Ok(())
+}
+
+#[api_call(dependency = "single", operation = "single_panics")]
+fn single_panics() -> Result<(), TestError> {
+    panic!("job exploded")
+}
+
+#[database_call(dependency = "db")]
+async fn quick_db() -> Result<u32, TestError> {
+    Ok(7)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_run_on_the_dependencys_own_threads_within_worker_and_queue_limits() {
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    let (open, gate) = mpsc::channel();
+    let gate = Arc::new(Mutex::new(gate));
+    let running = Arc::new(AtomicU32::new(0));
+    let peak = Arc::new(AtomicU32::new(0));
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        jobs.push(tokio::spawn(rt.scope(gated(gate.clone(), running.clone(), peak.clone()))));
+    }
+    // Two run, one waits in the queue: the fourth is refused at once.
+    eventually("two running, one queued", || {
+        running.load(Ordering::SeqCst) == 2 && health(&rt, "pool").bulkhead.current_load == 3
+    })
+    .await;
+    assert_eq!(health(&rt, "pool").bulkhead.queued, Some(1));
+    let refused = rt.scope(gated(gate.clone(), running.clone(), peak.clone())).await.unwrap_err();
+    assert!(refused.resilience().unwrap().is_rejected(), "{refused:?}");
+    // Meanwhile a semaphore dependency is untouched by the saturated pool.
+    assert_eq!(rt.scope(quick_db()).await, Ok(7));
+    for _ in 0..3 {
+        open.send(()).unwrap();
+    }
+    for job in jobs {
+        let thread = job.await.unwrap().unwrap();
+        assert!(thread.starts_with("pool-"), "ran on {thread:?}, not the pool's own threads");
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 2, "at most max_workers jobs run");
+    assert_eq!(counters(&rt, "pool"), [3, 0, 0, 1, 0, 0]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_job_returns_the_caller_at_the_deadline_and_keeps_its_slot_until_it_ends() {
+    let rt = Runtime::from_yaml_str(TIMED).unwrap();
+    let (release, wait) = mpsc::channel();
+    let (done_tx, done) = mpsc::channel();
+    let start = Instant::now();
+    let call = tokio::spawn(rt.scope(single(wait, done_tx)));
+    // Let the worker start the job before the paused clock jumps to the deadline.
+    eventually("the job starts", || done.try_recv().is_ok()).await;
+    let err = call.await.unwrap().unwrap_err();
+    assert!(err.resilience().unwrap().is_timeout(), "{err:?}");
+    assert_eq!(start.elapsed(), Duration::from_secs(5), "the caller returns at the deadline");
+    let h = health(&rt, "single");
+    assert_eq!(h.bulkhead.current_load, 1, "the job still runs, so its slot is still taken");
+    assert_eq!(h.circuit_breaker.unwrap().failure_count, 1, "a timeout is a breaker failure");
+
+    // Threshold 1: the breaker is open now; after recovery a probe needs the
+    // one worker, which the timed-out job still holds: rejected, not run.
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let (_r, w) = mpsc::channel();
+    let (d, _) = mpsc::channel();
+    let busy = rt.scope(single(w, d)).await.unwrap_err();
+    assert!(busy.resilience().unwrap().is_rejected(), "{busy:?}");
+
+    release.send(()).unwrap();
+    done.recv().unwrap();
+    eventually("the job ends", || health(&rt, "single").bulkhead.current_load == 0).await;
+    assert_eq!(counters(&rt, "single"), [0, 0, 1, 1, 0, 0]);
+}
+
+#[tokio::test]
+async fn a_panicking_job_counts_as_failed_frees_its_worker_and_reaches_the_caller() {
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    let joined = tokio::spawn(rt.scope(single_panics())).await.unwrap_err();
+    assert!(joined.is_panic());
+    let message = joined.into_panic();
+    assert_eq!(message.downcast_ref::<&str>(), Some(&"job exploded"));
+    eventually("the worker is free", || health(&rt, "single").bulkhead.current_load == 0).await;
+    // The worker survived: the next job runs.
+    let (release, wait) = mpsc::channel();
+    let (done_tx, _done) = mpsc::channel();
+    release.send(()).unwrap();
+    rt.scope(single(wait, done_tx)).await.unwrap();
+    assert_eq!(counters(&rt, "single"), [1, 1, 0, 0, 0, 0]);
+}
+
+#[test]
+fn an_async_site_on_a_thread_pool_dependency_is_refused_at_initialisation() {
+    let err = match Runtime::from_yaml_str(
+        "resilience:
+  external_dependencies:
+    pool: { type: external_api, bulkhead_type: thread_pool }
+    single: { type: external_api, bulkhead_type: thread_pool }
+    db:
+      type: database
+      bulkhead_type: thread_pool
+",
+    ) {
+        Ok(_) => panic!("must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("tests/tests/thread_pool.rs:"), "{err}");
+    assert!(err.contains("async fn `quick_db` cannot run on the thread pool of `db` (config line 7)"), "{err}");
+}
