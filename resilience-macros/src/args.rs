@@ -2,8 +2,9 @@
 //! for `#[resilient]`, `kind = "..."`.
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
-use syn::{Error, Lit, LitStr, Result};
+use syn::{Error, Expr, ExprLit, Lit, LitStr, Result};
 
 /// The kinds the runtime knows, by their YAML names.
 pub(crate) const KINDS: [(&str, &str); 7] = [
@@ -40,7 +41,11 @@ pub(crate) fn parse(
     let parser = syn::meta::parser(|meta| parsed.argument(meta, attribute, kind.is_none()));
     syn::parse::Parser::parse(parser, tokens)?;
 
-    let example_kind = if kind.is_none() { "kind = \"database\", " } else { "" };
+    let example_kind = if kind.is_none() {
+        "kind = \"database\", "
+    } else {
+        ""
+    };
     let dependency = parsed.dependency.ok_or_else(|| {
         Error::new(
             Span::call_site(),
@@ -98,11 +103,19 @@ impl Parsed {
                 name.trim_end_matches("_name")
             )));
         }
-        let value: Lit = meta.value()?.parse()?;
-        let Lit::Str(text) = value else {
-            return Err(Error::new(
-                value.span(),
-                format!("`{name}` takes a string literal: write {name} = \"...\""),
+        let value: Expr = meta.value()?.parse()?;
+        let Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) = value
+        else {
+            let example = match &value {
+                Expr::Path(p) => p.to_token_stream().to_string(),
+                _ => "...".to_owned(),
+            };
+            return Err(Error::new_spanned(
+                &value,
+                format!("`{name}` takes a string literal: write {name} = \"{example}\""),
             ));
         };
         if text.value().trim().is_empty() {
@@ -119,9 +132,18 @@ fn variant(lit: &LitStr) -> Result<&'static str> {
         .iter()
         .find(|(yaml, _)| *yaml == name)
         .map(|(_, variant)| *variant)
-        .ok_or_else(|| Error::new(lit.span(), format!("unknown kind `{name}`: expected one of {}", kind_names())))
+        .ok_or_else(|| {
+            Error::new(
+                lit.span(),
+                format!("unknown kind `{name}`: expected one of {}", kind_names()),
+            )
+        })
 }
 
 fn kind_names() -> String {
-    KINDS.iter().map(|(yaml, _)| *yaml).collect::<Vec<_>>().join(", ")
+    KINDS
+        .iter()
+        .map(|(yaml, _)| *yaml)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -43,7 +43,11 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
         },
         |op| op.to_token_stream(),
     );
-    let flavor = if blocking { quote!(Blocking) } else { quote!(Async) };
+    let flavor = if blocking {
+        quote!(Blocking)
+    } else {
+        quote!(Async)
+    };
     let site = quote! {
         static __RESILIENCE_SITE: #rt::CallSite = #rt::CallSite::new(
             #rt::Kind::#kind, #dependency, #operation, ::core::file!(), ::core::line!(), #rt::Flavor::#flavor,
@@ -51,6 +55,11 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
         #rt::inventory::submit! { #rt::SiteRef(&__RESILIENCE_SITE) }
     };
     let block = &item.block;
+    // Checked where the user wrote the return type, before anything else can
+    // report the same problem at the attribute.
+    let result_check = (!contains_impl_trait(&ret)).then(
+        || quote_spanned!(ret.span()=> ::resilience_runtime::__private::assert_result::<#ret>();),
+    );
 
     let body = if blocking {
         // Each argument moves to a worker thread: check it where it is declared.
@@ -64,10 +73,14 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
             },
             FnArg::Receiver(_) => None,
         });
+        // Spanned at the return type, so a missing `From<ResilienceError>`
+        // is reported there.
+        let call = quote_spanned!(ret.span()=> ::resilience_runtime::__private::call_blocking);
         quote! {{
             #site
+            #result_check
             #(#checks)*
-            #rt::call_blocking(&__RESILIENCE_SITE, move || -> #ret #block).await
+            #call(&__RESILIENCE_SITE, move || -> #ret #block).await
         }}
     } else {
         // A return edge of the declared type, so `?` and `return` in the body
@@ -82,9 +95,11 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
             }
         });
         let stmts = &block.stmts;
+        let call = quote_spanned!(ret.span()=> ::resilience_runtime::__private::call);
         quote! {{
             #site
-            #rt::call(&__RESILIENCE_SITE, async move {
+            #result_check
+            #call(&__RESILIENCE_SITE, async move {
                 #fake_return
                 #(#stmts)*
             })
@@ -112,7 +127,9 @@ fn result_type<'a>(output: &'a ReturnType, name: &syn::Ident, attribute: &str) -
         )),
         ReturnType::Type(_, ty) => {
             let is_result = match &**ty {
-                Type::Path(p) => p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+                Type::Path(p) => {
+                    p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Result")
+                }
                 _ => false,
             };
             if is_result {
@@ -120,7 +137,10 @@ fn result_type<'a>(output: &'a ReturnType, name: &syn::Ident, attribute: &str) -
             } else {
                 Err(Error::new(
                     ty.span(),
-                    format!("{hint}; change this to `Result<{}, MyError>`", ty.to_token_stream()),
+                    format!(
+                        "{hint}; change this to `Result<{}, MyError>`",
+                        ty.to_token_stream()
+                    ),
                 ))
             }
         }

@@ -11,7 +11,12 @@ mod expand;
 
 use proc_macro::TokenStream;
 
-fn attribute(attr: TokenStream, item: TokenStream, name: &str, kind: Option<&'static str>) -> TokenStream {
+fn attribute(
+    attr: TokenStream,
+    item: TokenStream,
+    name: &str,
+    kind: Option<&'static str>,
+) -> TokenStream {
     let result = args::parse(attr, name, kind).and_then(|args| {
         let function: syn::ItemFn = syn::parse(item.clone()).map_err(|e| {
             syn::Error::new(

@@ -155,7 +155,11 @@ impl<'a> Guard<'a> {
 
     #[inline]
     fn finish_with<T, E>(&mut self, result: Result<T, E>) -> Result<T, E> {
-        self.finish(if result.is_ok() { Outcome::Success } else { Outcome::Failure });
+        self.finish(if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        });
         result
     }
 

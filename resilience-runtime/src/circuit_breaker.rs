@@ -80,7 +80,9 @@ impl CircuitBreaker {
     }
 
     fn now(&self) -> u64 {
-        Instant::now().saturating_duration_since(self.anchor).as_nanos() as u64
+        Instant::now()
+            .saturating_duration_since(self.anchor)
+            .as_nanos() as u64
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Probes> {
@@ -133,7 +135,9 @@ impl CircuitBreaker {
     fn transition(&self, word: u64, state: u64) -> u64 {
         let next = ((word >> 2) + 1) << 2 | state;
         if state == OPEN {
-            let until = self.now().saturating_add(self.config.recovery_timeout.as_nanos() as u64);
+            let until = self
+                .now()
+                .saturating_add(self.config.recovery_timeout.as_nanos() as u64);
             self.open_until.store(until, Ordering::Release);
         }
         if state == CLOSED {
@@ -173,7 +177,8 @@ impl CircuitBreaker {
         let rate_tripped = match (&self.window, self.config.failure_rate) {
             (Some(w), Some(rate)) => {
                 let (failures, calls) = w.record(true);
-                calls >= rate.minimum_calls as u64 && failures as f64 >= rate.threshold * calls as f64
+                calls >= rate.minimum_calls as u64
+                    && failures as f64 >= rate.threshold * calls as f64
             }
             _ => false,
         };
@@ -266,7 +271,10 @@ impl Window {
     }
 
     fn counts(&self) -> (u64, u64) {
-        let calls = self.cursor.load(Ordering::Relaxed).min(self.slots.len() as u64);
+        let calls = self
+            .cursor
+            .load(Ordering::Relaxed)
+            .min(self.slots.len() as u64);
         (self.failures.load(Ordering::Relaxed).max(0) as u64, calls)
     }
 

@@ -68,8 +68,8 @@ pub use resilience_macros::{
 };
 pub use runtime::Runtime;
 pub use snapshot::{
-    BreakerHealth, BulkheadHealth, BulkheadType, DependencyHealth, DependencyStatus, HealthSnapshot,
-    OverallStatus,
+    BreakerHealth, BulkheadHealth, BulkheadType, DependencyHealth, DependencyStatus,
+    HealthSnapshot, OverallStatus,
 };
 
 use std::path::Path;
@@ -80,12 +80,12 @@ use std::path::Path;
 /// fit the configuration, and when the global runtime is already initialised
 /// (it is never replaced).
 pub fn init_from_file(path: impl AsRef<Path>) -> Result<&'static Runtime, ConfigError> {
-    runtime::install(Runtime::from_file(path)?)
+    runtime::install(|| Runtime::from_file(path))
 }
 
 /// Like [`init_from_file`], from YAML text.
 pub fn init_from_yaml_str(yaml: &str) -> Result<&'static Runtime, ConfigError> {
-    runtime::install(Runtime::from_yaml_str(yaml)?)
+    runtime::install(|| Runtime::from_yaml_str(yaml))
 }
 
 /// The health of the runtime in force: the scoped one inside
@@ -110,6 +110,18 @@ pub mod __private {
     )]
     pub trait BlockingArgument {}
     impl<T: Send + 'static> BlockingArgument for T {}
+
+    /// Implemented by the return types an annotated function may have.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot carry a `ResilienceError`",
+        label = "the error type here needs `impl From<ResilienceError>`",
+        note = "add `impl From<resilience_runtime::ResilienceError> for YourError`, so a rejection, timeout or open circuit can reach the caller"
+    )]
+    pub trait ResilientResult {}
+    impl<T, E: From<crate::ResilienceError>> ResilientResult for Result<T, E> {}
+
+    /// Checks, at the return type's span, that its error type fits.
+    pub fn assert_result<R: ResilientResult>() {}
 
     /// Checks, at the argument's span, that it can move to a worker thread.
     pub fn assert_blocking_argument<T: BlockingArgument>(_: &T) {}

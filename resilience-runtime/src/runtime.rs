@@ -93,7 +93,10 @@ impl Runtime {
         }
         let mut operations: BTreeMap<&str, Vec<&'static str>> = BTreeMap::new();
         for site in sites() {
-            operations.entry(site.dependency).or_default().push(site.operation);
+            operations
+                .entry(site.dependency)
+                .or_default()
+                .push(site.operation);
         }
         let dependencies: BTreeMap<String, Arc<Dependency>> = configs
             .into_iter()
@@ -109,7 +112,10 @@ impl Runtime {
             .map(|s| Arc::clone(&dependencies[s.dependency]))
             .collect();
         Ok(Runtime {
-            inner: Arc::new(Inner { dependencies, by_site }),
+            inner: Arc::new(Inner {
+                dependencies,
+                by_site,
+            }),
         })
     }
 
@@ -163,7 +169,10 @@ fn misfit(site: &CallSite, dep: &DependencyConfig, config: &Config) -> Option<St
             dep.kind
         ));
     }
-    let on_pool = matches!(dep.bulkhead, crate::config::BulkheadConfig::ThreadPool { .. });
+    let on_pool = matches!(
+        dep.bulkhead,
+        crate::config::BulkheadConfig::ThreadPool { .. }
+    );
     if on_pool && site.flavor == Flavor::Async {
         return Some(format!(
             "{}: async fn `{}` cannot run on the thread pool of `{}`{}: its future may borrow from \
@@ -179,9 +188,17 @@ fn misfit(site: &CallSite, dep: &DependencyConfig, config: &Config) -> Option<St
     None
 }
 
-/// Installs `runtime` as the global one. Never replaces an earlier one.
-pub(crate) fn install(runtime: Runtime) -> Result<&'static Runtime, ConfigError> {
-    GLOBAL.set(runtime).map_err(|_| ConfigError::AlreadyInitialised)?;
+/// Builds and installs the global runtime. Never replaces an earlier one,
+/// and says so before looking at the new configuration.
+pub(crate) fn install(
+    build: impl FnOnce() -> Result<Runtime, ConfigError>,
+) -> Result<&'static Runtime, ConfigError> {
+    if GLOBAL.get().is_some() {
+        return Err(ConfigError::AlreadyInitialised);
+    }
+    GLOBAL
+        .set(build()?)
+        .map_err(|_| ConfigError::AlreadyInitialised)?;
     Ok(GLOBAL.get().expect("just set"))
 }
 

@@ -84,7 +84,10 @@ impl CallSite {
 }
 
 static SITES: Lazy<Vec<&'static CallSite>> = Lazy::new(|| {
-    let mut sites: Vec<&'static CallSite> = inventory::iter::<SiteRef>.into_iter().map(|s| s.0).collect();
+    let mut sites: Vec<&'static CallSite> = inventory::iter::<SiteRef>
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
     sites.sort_by_key(|s| (s.file, s.line, s.operation));
     sites.dedup_by_key(|s| *s as *const CallSite);
     for (i, site) in sites.iter().enumerate() {

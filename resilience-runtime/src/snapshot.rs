@@ -146,16 +146,19 @@ pub struct BreakerHealth {
 
 impl HealthSnapshot {
     pub(crate) fn of<'a>(deps: impl Iterator<Item = &'a Dependency>) -> HealthSnapshot {
-        let dependencies: BTreeMap<String, DependencyHealth> =
-            deps.map(|d| (d.config.name.clone(), DependencyHealth::of(d))).collect();
-        let status = dependencies.values().fold(OverallStatus::Pass, |overall, d| {
-            match (d.status, d.critical) {
-                (DependencyStatus::Unavailable, true) => OverallStatus::Fail,
-                (DependencyStatus::Idle | DependencyStatus::Healthy, _) => overall,
-                _ if overall == OverallStatus::Fail => overall,
-                _ => OverallStatus::Warn,
-            }
-        });
+        let dependencies: BTreeMap<String, DependencyHealth> = deps
+            .map(|d| (d.config.name.clone(), DependencyHealth::of(d)))
+            .collect();
+        let status = dependencies
+            .values()
+            .fold(OverallStatus::Pass, |overall, d| {
+                match (d.status, d.critical) {
+                    (DependencyStatus::Unavailable, true) => OverallStatus::Fail,
+                    (DependencyStatus::Idle | DependencyStatus::Healthy, _) => overall,
+                    _ if overall == OverallStatus::Fail => overall,
+                    _ => OverallStatus::Warn,
+                }
+            });
         HealthSnapshot {
             status,
             timestamp: rfc3339(SystemTime::now()),
@@ -171,7 +174,13 @@ impl DependencyHealth {
             Bulkhead::Semaphore(s) => (
                 s.in_flight(),
                 s.capacity(),
-                BulkheadHealth::new(BulkheadType::Semaphore, Some(s.capacity()), None, None, None),
+                BulkheadHealth::new(
+                    BulkheadType::Semaphore,
+                    Some(s.capacity()),
+                    None,
+                    None,
+                    None,
+                ),
             ),
             Bulkhead::ThreadPool(p) => (
                 p.occupied(),
@@ -284,7 +293,9 @@ mod tests {
 
     #[test]
     fn rfc3339_matches_known_instants() {
-        let at = |s: u64, ms: u64| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(s * 1000 + ms));
+        let at = |s: u64, ms: u64| {
+            rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(s * 1000 + ms))
+        };
         assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
         assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
         assert_eq!(at(1_795_823_065, 123), "2026-11-27T23:44:25.123Z");

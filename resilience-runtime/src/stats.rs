@@ -105,7 +105,12 @@ fn clear(counter: &AtomicU32) {
 
 impl Counts {
     pub(crate) fn total(&self) -> u64 {
-        self.successful + self.failed + self.timed_out + self.rejected + self.short_circuited + self.cancelled
+        self.successful
+            + self.failed
+            + self.timed_out
+            + self.rejected
+            + self.short_circuited
+            + self.cancelled
     }
 
     /// successful / (successful + failed + timed out); `None` before such a call.

@@ -52,12 +52,19 @@ fn blocking_work(gate: mpsc::Receiver<()>, started: mpsc::Sender<()>) -> Result<
 #[tokio::test(start_paused = true)]
 async fn a_dropped_call_is_cancelled_frees_its_slot_and_is_no_failure() {
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
-    let gave_up = tokio::time::timeout(Duration::from_secs(1), rt.scope(slow(Duration::from_secs(5)))).await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_secs(1),
+        rt.scope(slow(Duration::from_secs(5))),
+    )
+    .await;
     assert!(gave_up.is_err());
     let h = health(&rt, "db");
     assert_eq!(h.bulkhead.current_load, 0);
     assert_eq!(h.circuit_breaker.unwrap().failure_count, 0);
-    assert_eq!(h.bulkhead.success_rate, None, "a cancellation is not a finished call");
+    assert_eq!(
+        h.bulkhead.success_rate, None,
+        "a cancellation is not a finished call"
+    );
     assert_eq!(counters(&rt, "db"), [0, 0, 0, 0, 0, 1]);
 }
 
@@ -72,7 +79,10 @@ async fn a_panic_frees_the_slot_counts_as_failed_and_reaches_the_caller() {
     assert_eq!(h.circuit_breaker.unwrap().failure_count, 1);
     assert_eq!(counters(&rt, "db"), [0, 1, 0, 0, 0, 0]);
     // Both slots are free again.
-    let (a, b) = tokio::join!(rt.scope(slow(Duration::from_secs(1))), rt.scope(slow(Duration::from_secs(1))));
+    let (a, b) = tokio::join!(
+        rt.scope(slow(Duration::from_secs(1))),
+        rt.scope(slow(Duration::from_secs(1)))
+    );
     assert_eq!((a, b), (Ok(()), Ok(())));
 }
 
@@ -93,7 +103,10 @@ async fn a_blocking_fn_on_a_semaphore_holds_its_slot_until_the_job_ends() {
     let refused = rt.scope(blocking_work(other, s)).await.unwrap_err();
     assert!(refused.resilience().unwrap().is_rejected(), "{refused:?}");
     release.send(()).unwrap();
-    eventually("the job ends", || health(&rt, "blocking").bulkhead.current_load == 0).await;
+    eventually("the job ends", || {
+        health(&rt, "blocking").bulkhead.current_load == 0
+    })
+    .await;
     assert_eq!(counters(&rt, "blocking"), [0, 0, 1, 1, 0, 0]);
 }
 

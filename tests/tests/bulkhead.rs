@@ -51,7 +51,11 @@ async fn fifteen_calls_against_ten_slots_admit_ten_and_reject_five_without_runni
     while let Some(result) = calls.join_next().await {
         match result.unwrap() {
             Ok(()) => ok += 1,
-            Err(TestError::Resilience(ResilienceError::Rejected { capacity, dependency, .. })) => {
+            Err(TestError::Resilience(ResilienceError::Rejected {
+                capacity,
+                dependency,
+                ..
+            })) => {
                 assert_eq!((capacity, dependency), (10, "limited"));
                 rejected += 1;
             }
@@ -59,8 +63,16 @@ async fn fifteen_calls_against_ten_slots_admit_ten_and_reject_five_without_runni
         }
     }
     assert_eq!((ok, rejected), (10, 5));
-    assert_eq!(gauge.peak.load(Ordering::SeqCst), 10, "never more than max_concurrent in flight");
-    assert_eq!(gauge.started.load(Ordering::SeqCst), 10, "a rejected call never runs the function");
+    assert_eq!(
+        gauge.peak.load(Ordering::SeqCst),
+        10,
+        "never more than max_concurrent in flight"
+    );
+    assert_eq!(
+        gauge.started.load(Ordering::SeqCst),
+        10,
+        "a rejected call never runs the function"
+    );
     assert_eq!(counters(&rt, "limited"), [10, 0, 0, 5, 0, 0]);
     let h = health(&rt, "limited");
     assert_eq!(h.bulkhead.success_rate, Some(1.0));
@@ -79,9 +91,16 @@ async fn a_full_bulkhead_waits_up_to_max_wait_then_rejects() {
     let start = Instant::now();
     let holder = tokio::spawn(rt.scope(hold_waiting(Duration::from_secs(3))));
     tokio::task::yield_now().await;
-    let err = rt.scope(hold_waiting(Duration::from_secs(1))).await.unwrap_err();
+    let err = rt
+        .scope(hold_waiting(Duration::from_secs(1)))
+        .await
+        .unwrap_err();
     assert!(err.resilience().unwrap().is_rejected(), "{err:?}");
-    assert_eq!(start.elapsed(), Duration::from_secs(1), "rejected exactly at the configured wait");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(1),
+        "rejected exactly at the configured wait"
+    );
     holder.await.unwrap().unwrap();
     assert_eq!(counters(&rt, "waiting"), [1, 0, 0, 1, 0, 0]);
 }
@@ -92,8 +111,15 @@ async fn a_waiting_call_takes_the_slot_as_soon_as_it_frees() {
     let start = Instant::now();
     let holder = tokio::spawn(rt.scope(hold_waiting(Duration::from_millis(400))));
     tokio::task::yield_now().await;
-    let finished = rt.scope(hold_waiting(Duration::from_millis(100))).await.unwrap();
-    assert_eq!(finished - start, Duration::from_millis(500), "waited 400 ms, then ran 100 ms");
+    let finished = rt
+        .scope(hold_waiting(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    assert_eq!(
+        finished - start,
+        Duration::from_millis(500),
+        "waited 400 ms, then ran 100 ms"
+    );
     holder.await.unwrap().unwrap();
     assert_eq!(counters(&rt, "waiting"), [2, 0, 0, 0, 0, 0]);
 }
@@ -103,7 +129,11 @@ async fn a_caller_that_gives_up_while_waiting_is_cancelled_and_frees_its_place()
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
     let holder = tokio::spawn(rt.scope(hold_waiting(Duration::from_secs(3))));
     tokio::task::yield_now().await;
-    let gave_up = tokio::time::timeout(Duration::from_millis(300), rt.scope(hold_waiting(Duration::ZERO))).await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        rt.scope(hold_waiting(Duration::ZERO)),
+    )
+    .await;
     assert!(gave_up.is_err());
     holder.await.unwrap().unwrap();
     // The next caller gets the slot at once: no stale waiter holds it.

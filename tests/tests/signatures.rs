@@ -1,7 +1,9 @@
 //! The attributes accept every signature shape the issue lists, keep the
 //! signature as written, and keep futures `Send`.
 
-use resilience_runtime::{api_call, cache_call, database_call, resilient, ResilienceError, Runtime};
+use resilience_runtime::{
+    api_call, cache_call, database_call, resilient, ResilienceError, Runtime,
+};
 use std::fmt::Display;
 use std::sync::Arc;
 
@@ -59,7 +61,9 @@ async fn impl_trait_arg(value: impl Display + Send) -> Result<String, AppError> 
 
 #[resilient(kind = "cpu_intensive", dependency = "cpu")]
 async fn question_mark(input: &str) -> Result<u32, AppError> {
-    let n: u32 = input.parse().map_err(|_| AppError::Invalid("not a number"))?;
+    let n: u32 = input
+        .parse()
+        .map_err(|_| AppError::Invalid("not a number"))?;
     Ok(n * 2)
 }
 
@@ -114,9 +118,15 @@ async fn every_signature_shape_runs_under_its_runtime() {
         assert_eq!(with_lifetimes(&owner, "x").await, Ok("kept"));
         assert_eq!(impl_trait_arg(42).await.unwrap(), "<42>");
         assert_eq!(question_mark("21").await, Ok(42));
-        assert_eq!(question_mark("x").await, Err(AppError::Invalid("not a number")));
+        assert_eq!(
+            question_mark("x").await,
+            Err(AppError::Invalid("not a number"))
+        );
         assert_eq!(blocking_sum(vec![1, 2, 3]).await, Ok(6));
-        let mut store = Store { prefix: "pet".into(), hits: 0 };
+        let mut store = Store {
+            prefix: "pet".into(),
+            hits: 0,
+        };
         assert_eq!(store.describe(7).await.unwrap(), "pet-7");
         assert_eq!(store.bump().await, Ok(1));
         assert_eq!(store.count().await, Ok(3));
@@ -125,7 +135,13 @@ async fn every_signature_shape_runs_under_its_runtime() {
         let db = &snapshot.dependencies["db"];
         assert_eq!(
             db.operations,
-            ["borrowed_len", "bump", "catalogue_count", "describe", "generic_max"]
+            [
+                "borrowed_len",
+                "bump",
+                "catalogue_count",
+                "describe",
+                "generic_max"
+            ]
         );
         assert_eq!(db.bulkhead.successful_requests, 6);
         assert_eq!(db.bulkhead.failed_requests, 1);
@@ -137,7 +153,10 @@ async fn every_signature_shape_runs_under_its_runtime() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn annotated_futures_are_send_and_spawnable() {
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
-    let shared = Arc::new(Store { prefix: "s".into(), hits: 0 });
+    let shared = Arc::new(Store {
+        prefix: "s".into(),
+        hits: 0,
+    });
     let task = {
         let rt = rt.clone();
         let shared = Arc::clone(&shared);

@@ -29,7 +29,11 @@ resilience:
 
 /// A job that blocks until its gate sends, and reports its thread's name.
 #[api_call(dependency = "pool")]
-fn gated(gate: Arc<Mutex<mpsc::Receiver<()>>>, running: Arc<AtomicU32>, peak: Arc<AtomicU32>) -> Result<String, TestError> {
+fn gated(
+    gate: Arc<Mutex<mpsc::Receiver<()>>>,
+    running: Arc<AtomicU32>,
+    peak: Arc<AtomicU32>,
+) -> Result<String, TestError> {
     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
     peak.fetch_max(now, Ordering::SeqCst);
     gate.lock().unwrap().recv().unwrap();
@@ -64,7 +68,11 @@ async fn jobs_run_on_the_dependencys_own_threads_within_worker_and_queue_limits(
     let peak = Arc::new(AtomicU32::new(0));
     let mut jobs = Vec::new();
     for _ in 0..3 {
-        jobs.push(tokio::spawn(rt.scope(gated(gate.clone(), running.clone(), peak.clone()))));
+        jobs.push(tokio::spawn(rt.scope(gated(
+            gate.clone(),
+            running.clone(),
+            peak.clone(),
+        ))));
     }
     // Two run, one waits in the queue: the fourth is refused at once.
     eventually("two running, one queued", || {
@@ -72,7 +80,10 @@ async fn jobs_run_on_the_dependencys_own_threads_within_worker_and_queue_limits(
     })
     .await;
     assert_eq!(health(&rt, "pool").bulkhead.queued, Some(1));
-    let refused = rt.scope(gated(gate.clone(), running.clone(), peak.clone())).await.unwrap_err();
+    let refused = rt
+        .scope(gated(gate.clone(), running.clone(), peak.clone()))
+        .await
+        .unwrap_err();
     assert!(refused.resilience().unwrap().is_rejected(), "{refused:?}");
     // Meanwhile a semaphore dependency is untouched by the saturated pool.
     assert_eq!(rt.scope(quick_db()).await, Ok(7));
@@ -81,9 +92,16 @@ async fn jobs_run_on_the_dependencys_own_threads_within_worker_and_queue_limits(
     }
     for job in jobs {
         let thread = job.await.unwrap().unwrap();
-        assert!(thread.starts_with("pool-"), "ran on {thread:?}, not the pool's own threads");
+        assert!(
+            thread.starts_with("pool-"),
+            "ran on {thread:?}, not the pool's own threads"
+        );
     }
-    assert_eq!(peak.load(Ordering::SeqCst), 2, "at most max_workers jobs run");
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        2,
+        "at most max_workers jobs run"
+    );
     assert_eq!(counters(&rt, "pool"), [3, 0, 0, 1, 0, 0]);
 }
 
@@ -98,10 +116,21 @@ async fn a_timed_out_job_returns_the_caller_at_the_deadline_and_keeps_its_slot_u
     eventually("the job starts", || done.try_recv().is_ok()).await;
     let err = call.await.unwrap().unwrap_err();
     assert!(err.resilience().unwrap().is_timeout(), "{err:?}");
-    assert_eq!(start.elapsed(), Duration::from_secs(5), "the caller returns at the deadline");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(5),
+        "the caller returns at the deadline"
+    );
     let h = health(&rt, "single");
-    assert_eq!(h.bulkhead.current_load, 1, "the job still runs, so its slot is still taken");
-    assert_eq!(h.circuit_breaker.unwrap().failure_count, 1, "a timeout is a breaker failure");
+    assert_eq!(
+        h.bulkhead.current_load, 1,
+        "the job still runs, so its slot is still taken"
+    );
+    assert_eq!(
+        h.circuit_breaker.unwrap().failure_count,
+        1,
+        "a timeout is a breaker failure"
+    );
 
     // Threshold 1: the breaker is open now; after recovery a probe needs the
     // one worker, which the timed-out job still holds: rejected, not run.
@@ -113,7 +142,10 @@ async fn a_timed_out_job_returns_the_caller_at_the_deadline_and_keeps_its_slot_u
 
     release.send(()).unwrap();
     done.recv().unwrap();
-    eventually("the job ends", || health(&rt, "single").bulkhead.current_load == 0).await;
+    eventually("the job ends", || {
+        health(&rt, "single").bulkhead.current_load == 0
+    })
+    .await;
     assert_eq!(counters(&rt, "single"), [0, 0, 1, 1, 0, 0]);
 }
 
@@ -124,7 +156,10 @@ async fn a_panicking_job_counts_as_failed_frees_its_worker_and_reaches_the_calle
     assert!(joined.is_panic());
     let message = joined.into_panic();
     assert_eq!(message.downcast_ref::<&str>(), Some(&"job exploded"));
-    eventually("the worker is free", || health(&rt, "single").bulkhead.current_load == 0).await;
+    eventually("the worker is free", || {
+        health(&rt, "single").bulkhead.current_load == 0
+    })
+    .await;
     // The worker survived: the next job runs.
     let (release, wait) = mpsc::channel();
     let (done_tx, _done) = mpsc::channel();
@@ -149,5 +184,8 @@ fn an_async_site_on_a_thread_pool_dependency_is_refused_at_initialisation() {
         Err(e) => e.to_string(),
     };
     assert!(err.contains("tests/tests/thread_pool.rs:"), "{err}");
-    assert!(err.contains("async fn `quick_db` cannot run on the thread pool of `db` (config line 7)"), "{err}");
+    assert!(
+        err.contains("async fn `quick_db` cannot run on the thread pool of `db` (config line 7)"),
+        "{err}"
+    );
 }

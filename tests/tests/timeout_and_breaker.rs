@@ -54,7 +54,10 @@ async fn a_call_past_its_timeout_returns_promptly_and_its_future_is_dropped() {
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
     let dropped = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
-    let err = rt.scope(sleepy(Duration::from_secs(60), dropped.clone())).await.unwrap_err();
+    let err = rt
+        .scope(sleepy(Duration::from_secs(60), dropped.clone()))
+        .await
+        .unwrap_err();
     assert_eq!(start.elapsed(), Duration::from_secs(10));
     assert_eq!(
         err,
@@ -64,15 +67,27 @@ async fn a_call_past_its_timeout_returns_promptly_and_its_future_is_dropped() {
             timeout: Duration::from_secs(10),
         })
     );
-    assert!(dropped.load(Ordering::SeqCst), "the timed-out future was cancelled");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the timed-out future was cancelled"
+    );
     let h = health(&rt, "slow");
     assert_eq!(h.bulkhead.current_load, 0);
-    assert_eq!(h.circuit_breaker.unwrap().failure_count, 1, "a timeout is a breaker failure");
+    assert_eq!(
+        h.circuit_breaker.unwrap().failure_count,
+        1,
+        "a timeout is a breaker failure"
+    );
     assert_eq!(counters(&rt, "slow"), [0, 0, 1, 0, 0, 0]);
 
     // Within the timeout: success, and the success resets the failure count.
-    rt.scope(sleepy(Duration::from_secs(9), dropped.clone())).await.unwrap();
-    assert_eq!(health(&rt, "slow").circuit_breaker.unwrap().failure_count, 0);
+    rt.scope(sleepy(Duration::from_secs(9), dropped.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        health(&rt, "slow").circuit_breaker.unwrap().failure_count,
+        0
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -80,12 +95,20 @@ async fn timeouts_open_the_breaker_and_an_open_breaker_does_not_run_the_function
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
     let dropped = Arc::new(AtomicBool::new(false));
     for _ in 0..2 {
-        rt.scope(sleepy(Duration::from_secs(60), dropped.clone())).await.unwrap_err();
+        rt.scope(sleepy(Duration::from_secs(60), dropped.clone()))
+            .await
+            .unwrap_err();
     }
-    assert_eq!(health(&rt, "slow").circuit_breaker.unwrap().state, BreakerState::Open);
+    assert_eq!(
+        health(&rt, "slow").circuit_breaker.unwrap().state,
+        BreakerState::Open
+    );
     dropped.store(false, Ordering::SeqCst);
     let start = Instant::now();
-    let err = rt.scope(sleepy(Duration::from_secs(60), dropped.clone())).await.unwrap_err();
+    let err = rt
+        .scope(sleepy(Duration::from_secs(60), dropped.clone()))
+        .await
+        .unwrap_err();
     assert_eq!(start.elapsed(), Duration::ZERO, "short-circuited at once");
     match err {
         TestError::Resilience(ResilienceError::CircuitOpen { retry_after, .. }) => {
@@ -111,7 +134,11 @@ async fn the_seed_scenario_closed_1_3_2_3_open_3_3_then_probe_and_close() {
         }
         assert_eq!(
             seen,
-            [(BreakerState::Closed, 1, 3), (BreakerState::Closed, 2, 3), (BreakerState::Open, 3, 3)]
+            [
+                (BreakerState::Closed, 1, 3),
+                (BreakerState::Closed, 2, 3),
+                (BreakerState::Open, 3, 3)
+            ]
         );
 
         // Open: the next call never reaches the function.
@@ -148,7 +175,11 @@ async fn a_failed_probe_reopens_the_breaker_at_once() {
         }
         advance(Duration::from_secs(60)).await;
         assert_eq!(flaky(false, &runs).await, Ok(1), "first probe");
-        assert_eq!(flaky(true, &runs).await, Err(TestError::Failed("declined")), "second probe fails");
+        assert_eq!(
+            flaky(true, &runs).await,
+            Err(TestError::Failed("declined")),
+            "second probe fails"
+        );
         let b = health(&rt, "flaky").circuit_breaker.unwrap();
         assert_eq!(b.state, BreakerState::Open);
         let err = flaky(false, &runs).await.unwrap_err();

@@ -46,7 +46,12 @@ impl Semaphore {
             if current as u32 >= self.max {
                 return false;
             }
-            match self.state.compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed) {
+            match self.state.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(now) => current = now,
             }

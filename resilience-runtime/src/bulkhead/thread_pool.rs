@@ -47,14 +47,20 @@ impl ThreadPool {
         let admitted = self
             .shared
             .occupied
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < self.shared.limit).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < self.shared.limit).then_some(n + 1)
+            })
             .is_ok();
         if !admitted {
             return Err(job);
         }
         // Threads start on first use so that building a Runtime stays cheap.
         self.started.get_or_init(|| self.spawn_workers());
-        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).push_back(job);
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(job);
         self.shared.work.notify_one();
         Ok(())
     }

@@ -61,7 +61,11 @@ async fn stays_open_for_the_recovery_timeout_then_admits_probes() {
     let p2 = b.try_acquire().expect("second probe");
     assert!(b.try_acquire().is_err(), "only two probes at once");
     b.on_success(p1);
-    assert_eq!(b.state(), BreakerState::HalfOpen, "one success of two needed");
+    assert_eq!(
+        b.state(),
+        BreakerState::HalfOpen,
+        "one success of two needed"
+    );
     let p3 = b.try_acquire().expect("a freed probe slot admits another");
     b.on_success(p2);
     assert_eq!(b.state(), BreakerState::Closed);
@@ -81,11 +85,19 @@ async fn any_probe_failure_reopens_at_once() {
     b.on_success(p1);
     b.on_failure(p2);
     assert_eq!(b.state(), BreakerState::Open);
-    assert_eq!(b.try_acquire().unwrap_err(), Duration::from_secs(60), "a fresh recovery period");
+    assert_eq!(
+        b.try_acquire().unwrap_err(),
+        Duration::from_secs(60),
+        "a fresh recovery period"
+    );
     advance(Duration::from_secs(60)).await;
     succeed(&b);
     succeed(&b);
-    assert_eq!(b.state(), BreakerState::HalfOpen, "successes from before the reopening do not count");
+    assert_eq!(
+        b.state(),
+        BreakerState::HalfOpen,
+        "successes from before the reopening do not count"
+    );
     succeed(&b);
     assert_eq!(b.state(), BreakerState::Closed);
 }
@@ -139,7 +151,11 @@ async fn failure_rate_opens_once_the_minimum_calls_are_in_the_window() {
     assert_eq!(b.state(), BreakerState::Closed);
     succeed(&b);
     assert_eq!(b.failure_rate(), Some(0.5));
-    assert_eq!(b.state(), BreakerState::Closed, "successes never trip the breaker");
+    assert_eq!(
+        b.state(),
+        BreakerState::Closed,
+        "successes never trip the breaker"
+    );
     // The window slides: [F F S S] -> [F S S F]: 2 of 4 failed = 0.5 >= 0.5.
     fail(&b);
     assert_eq!(b.state(), BreakerState::Open);

@@ -50,13 +50,19 @@ impl Config {
 
     /// The names under `external_dependencies`, sorted.
     pub(crate) fn dependency_names(&self) -> impl Iterator<Item = &str> {
-        self.section.external_dependencies.keys().map(String::as_str)
+        self.section
+            .external_dependencies
+            .keys()
+            .map(String::as_str)
     }
 
     /// The entry for `name`, if the file has one.
     pub(crate) fn configured(&self, name: &str) -> Option<Result<DependencyConfig, ConfigError>> {
         let entry = self.section.external_dependencies.get(name)?;
-        Some(resolve::resolve(&self.section, name, entry.kind, Some(entry)).map_err(|e| e.located(&self.text)))
+        Some(
+            resolve::resolve(&self.section, name, entry.kind, Some(entry))
+                .map_err(|e| e.located(&self.text)),
+        )
     }
 
     /// Kind-level defaults for a dependency the file does not list.
@@ -201,7 +207,11 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Io { file, error } => {
-                write!(f, "cannot read resilience config {}: {error}", file.display())
+                write!(
+                    f,
+                    "cannot read resilience config {}: {error}",
+                    file.display()
+                )
             }
             ConfigError::Invalid {
                 file,
@@ -226,7 +236,11 @@ impl fmt::Display for ConfigError {
                 write!(f, ": {message}")
             }
             ConfigError::CallSites { problems } => {
-                write!(f, "{} annotated call site(s) do not fit the configuration:", problems.len())?;
+                write!(
+                    f,
+                    "{} annotated call site(s) do not fit the configuration:",
+                    problems.len()
+                )?;
                 for p in problems {
                     write!(f, "\n  - {p}")?;
                 }

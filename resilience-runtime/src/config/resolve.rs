@@ -93,7 +93,8 @@ pub(crate) fn resolve(
     let per_kind: Option<&KindSection> = top.bulkheads.get(&kind);
     let path = |key: &str| format!("resilience.external_dependencies.{name}.{key}");
 
-    let max_concurrent = first!(dep, per_kind, max_concurrent).map_or(defaults.max_concurrent, |c| c.0);
+    let max_concurrent =
+        first!(dep, per_kind, max_concurrent).map_or(defaults.max_concurrent, |c| c.0);
     let bulkhead = match first!(dep, per_kind, bulkhead_type).unwrap_or(BulkheadType::Semaphore) {
         BulkheadType::Semaphore => {
             let reject = first!(dep, per_kind, reject_on_full).unwrap_or(false);
@@ -126,8 +127,10 @@ pub(crate) fn resolve(
         let failure_rate = match first!(dep, per_kind, circuit_breaker_failure_rate_threshold) {
             None => None,
             Some(rate) => {
-                let window_size = first!(dep, per_kind, circuit_breaker_window_size).map_or(WINDOW_SIZE, |c| c.0);
-                let minimum_calls = first!(dep, per_kind, circuit_breaker_minimum_calls).map_or(window_size, |c| c.0);
+                let window_size =
+                    first!(dep, per_kind, circuit_breaker_window_size).map_or(WINDOW_SIZE, |c| c.0);
+                let minimum_calls = first!(dep, per_kind, circuit_breaker_minimum_calls)
+                    .map_or(window_size, |c| c.0);
                 if window_size > MAX_WINDOW_SIZE {
                     return Err(ConfigError::value(
                         path("circuit_breaker_window_size"),
@@ -157,8 +160,10 @@ pub(crate) fn resolve(
             recovery_timeout: first!(dep, per_kind, circuit_breaker_timeout)
                 .or(top.timeouts.circuit_breaker_timeout)
                 .map_or(RECOVERY_TIMEOUT, |s| s.0),
-            half_open_max_calls: first!(dep, per_kind, circuit_breaker_half_open_max_calls).map_or(1, |c| c.0),
-            success_threshold: first!(dep, per_kind, circuit_breaker_success_threshold).map_or(1, |c| c.0),
+            half_open_max_calls: first!(dep, per_kind, circuit_breaker_half_open_max_calls)
+                .map_or(1, |c| c.0),
+            success_threshold: first!(dep, per_kind, circuit_breaker_success_threshold)
+                .map_or(1, |c| c.0),
             failure_rate,
         })
     } else {

@@ -9,7 +9,11 @@ fn dep(config: &Config, name: &str) -> DependencyConfig {
 
 fn invalid(yaml: &str) -> (String, Option<usize>, String) {
     match Config::from_yaml_str(yaml).expect_err("must be refused") {
-        e @ ConfigError::Invalid { .. } => (e.path().unwrap_or_default().to_owned(), e.line(), e.to_string()),
+        e @ ConfigError::Invalid { .. } => (
+            e.path().unwrap_or_default().to_owned(),
+            e.line(),
+            e.to_string(),
+        ),
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
@@ -24,28 +28,46 @@ fn project_config_encodes_the_seed_figures() {
     let names: Vec<&str> = c.dependency_names().collect();
     assert_eq!(
         names,
-        ["kafka_events", "ml_pet_advisor", "payment_gateway", "petstore_database", "redis_cache"]
+        [
+            "kafka_events",
+            "ml_pet_advisor",
+            "payment_gateway",
+            "petstore_database",
+            "redis_cache"
+        ]
     );
 
     let db = dep(&c, "petstore_database");
     assert_eq!(db.kind, Kind::Database);
     assert_eq!(
         db.bulkhead,
-        BulkheadConfig::Semaphore { max_concurrent: 10, max_wait: secs(15.0) }
+        BulkheadConfig::Semaphore {
+            max_concurrent: 10,
+            max_wait: secs(15.0)
+        }
     );
     assert_eq!(db.call_timeout, Some(secs(10.0)));
     assert_eq!(db.circuit_breaker.unwrap().failure_threshold, 5);
     assert!(db.critical);
 
     let pay = dep(&c, "payment_gateway");
-    assert_eq!(pay.bulkhead, BulkheadConfig::ThreadPool { max_workers: 5, queue_capacity: 0 });
+    assert_eq!(
+        pay.bulkhead,
+        BulkheadConfig::ThreadPool {
+            max_workers: 5,
+            queue_capacity: 0
+        }
+    );
     assert_eq!(pay.call_timeout, Some(secs(15.0)));
     assert_eq!(pay.circuit_breaker.unwrap().failure_threshold, 3);
 
     let cache = dep(&c, "redis_cache");
     assert_eq!(
         cache.bulkhead,
-        BulkheadConfig::Semaphore { max_concurrent: 100, max_wait: secs(0.5) }
+        BulkheadConfig::Semaphore {
+            max_concurrent: 100,
+            max_wait: secs(0.5)
+        }
     );
     assert_eq!(cache.call_timeout, Some(secs(1.5)));
     assert_eq!(cache.circuit_breaker, None);
@@ -54,17 +76,30 @@ fn project_config_encodes_the_seed_figures() {
     let events = dep(&c, "kafka_events");
     assert_eq!(
         events.bulkhead,
-        BulkheadConfig::Semaphore { max_concurrent: 20, max_wait: secs(2.0) }
+        BulkheadConfig::Semaphore {
+            max_concurrent: 20,
+            max_wait: secs(2.0)
+        }
     );
     assert_eq!(events.call_timeout, Some(secs(8.0)));
     assert_eq!(events.circuit_breaker.unwrap().failure_threshold, 5);
 
     let ml = dep(&c, "ml_pet_advisor");
-    assert_eq!(ml.bulkhead, BulkheadConfig::ThreadPool { max_workers: 6, queue_capacity: 0 });
+    assert_eq!(
+        ml.bulkhead,
+        BulkheadConfig::ThreadPool {
+            max_workers: 6,
+            queue_capacity: 0
+        }
+    );
     assert_eq!(ml.call_timeout, Some(secs(30.0)));
     let breaker = ml.circuit_breaker.unwrap();
     assert_eq!(breaker.failure_threshold, 4);
-    assert_eq!(breaker.recovery_timeout, secs(30.0), "from bulkheads.external_api");
+    assert_eq!(
+        breaker.recovery_timeout,
+        secs(30.0),
+        "from bulkheads.external_api"
+    );
     assert!(!ml.critical);
 }
 
@@ -91,20 +126,48 @@ fn levels_apply_in_order_entry_then_kind_then_top_then_builtin() {
     )
     .unwrap();
     let a = dep(&c, "a");
-    assert_eq!(a.bulkhead, BulkheadConfig::Semaphore { max_concurrent: 50, max_wait: secs(0.25) });
+    assert_eq!(
+        a.bulkhead,
+        BulkheadConfig::Semaphore {
+            max_concurrent: 50,
+            max_wait: secs(0.25)
+        }
+    );
     assert_eq!(a.call_timeout, Some(secs(3.0)));
     assert_eq!(a.circuit_breaker.unwrap().failure_threshold, 9);
     assert_eq!(a.circuit_breaker.unwrap().recovery_timeout, secs(20.0));
     let b = dep(&c, "b");
-    assert_eq!(b.bulkhead, BulkheadConfig::Semaphore { max_concurrent: 5, max_wait: secs(0.25) });
+    assert_eq!(
+        b.bulkhead,
+        BulkheadConfig::Semaphore {
+            max_concurrent: 5,
+            max_wait: secs(0.25)
+        }
+    );
     assert_eq!(b.call_timeout, Some(secs(0.5)));
     assert_eq!(b.circuit_breaker.unwrap().recovery_timeout, secs(1.0));
     let cc = dep(&c, "c");
-    assert_eq!(cc.bulkhead, BulkheadConfig::Semaphore { max_concurrent: 10, max_wait: Duration::ZERO });
-    assert_eq!(cc.call_timeout, Some(secs(40.0)), "default_timeout_seconds beats the built-in 10 s");
+    assert_eq!(
+        cc.bulkhead,
+        BulkheadConfig::Semaphore {
+            max_concurrent: 10,
+            max_wait: Duration::ZERO
+        }
+    );
+    assert_eq!(
+        cc.call_timeout,
+        Some(secs(40.0)),
+        "default_timeout_seconds beats the built-in 10 s"
+    );
     assert_eq!(cc.circuit_breaker.unwrap().failure_threshold, 7);
     let d = dep(&c, "d");
-    assert_eq!(d.bulkhead, BulkheadConfig::Semaphore { max_concurrent: 50, max_wait: Duration::ZERO });
+    assert_eq!(
+        d.bulkhead,
+        BulkheadConfig::Semaphore {
+            max_concurrent: 50,
+            max_wait: Duration::ZERO
+        }
+    );
 }
 
 #[test]
@@ -127,13 +190,28 @@ fn global_switches_disable_every_breaker_and_timeout() {
 fn builtin_defaults_per_kind() {
     let c = Config::default();
     let db = c.unlisted("x", Kind::Database).unwrap();
-    assert_eq!(db.bulkhead, BulkheadConfig::Semaphore { max_concurrent: 10, max_wait: Duration::ZERO });
+    assert_eq!(
+        db.bulkhead,
+        BulkheadConfig::Semaphore {
+            max_concurrent: 10,
+            max_wait: Duration::ZERO
+        }
+    );
     assert_eq!(db.call_timeout, Some(secs(10.0)));
     let b = db.circuit_breaker.unwrap();
     assert_eq!((b.failure_threshold, b.recovery_timeout), (5, secs(60.0)));
-    assert_eq!((b.half_open_max_calls, b.success_threshold, b.failure_rate), (1, 1, None));
-    assert_eq!(c.unlisted("x", Kind::Cache).unwrap().call_timeout, Some(secs(2.0)));
-    assert_eq!(c.unlisted("x", Kind::ExternalApi).unwrap().call_timeout, Some(secs(15.0)));
+    assert_eq!(
+        (b.half_open_max_calls, b.success_threshold, b.failure_rate),
+        (1, 1, None)
+    );
+    assert_eq!(
+        c.unlisted("x", Kind::Cache).unwrap().call_timeout,
+        Some(secs(2.0))
+    );
+    assert_eq!(
+        c.unlisted("x", Kind::ExternalApi).unwrap().call_timeout,
+        Some(secs(15.0))
+    );
 }
 
 #[test]
@@ -146,12 +224,17 @@ fn failure_rate_keys_resolve_with_window_defaults() {
     )
     .unwrap();
     let rate = dep(&c, "a").circuit_breaker.unwrap().failure_rate.unwrap();
-    assert_eq!((rate.threshold, rate.window_size, rate.minimum_calls), (0.5, 20, 20));
+    assert_eq!(
+        (rate.threshold, rate.window_size, rate.minimum_calls),
+        (0.5, 20, 20)
+    );
 }
 
 #[test]
 fn application_sections_are_ignored() {
-    let c = Config::from_yaml_str("service: {name: x, anything: [1, 2]}\nfeature_flags: {a: true}\n").unwrap();
+    let c =
+        Config::from_yaml_str("service: {name: x, anything: [1, 2]}\nfeature_flags: {a: true}\n")
+            .unwrap();
     assert_eq!(c.dependency_names().count(), 0);
     assert!(Config::from_yaml_str("").is_ok());
 }
@@ -175,8 +258,13 @@ fn unknown_key_names_the_key_its_path_and_its_line() {
     assert_eq!((path.as_str(), line), ("resilience", Some(2)));
     assert!(text.contains("`timeout_enabeld`"), "{text}");
 
-    let (path, line, _) = invalid("resilience:\n  external_dependencies:\n    db:\n      type: database\n      timeout: 3\n");
-    assert_eq!((path.as_str(), line), ("resilience.external_dependencies.db", Some(5)));
+    let (path, line, _) = invalid(
+        "resilience:\n  external_dependencies:\n    db:\n      type: database\n      timeout: 3\n",
+    );
+    assert_eq!(
+        (path.as_str(), line),
+        ("resilience.external_dependencies.db", Some(5))
+    );
 
     let (path, line, _) = invalid("resilience:\n  timeouts:\n    databse_timeout: 3\n");
     assert_eq!((path.as_str(), line), ("resilience.timeouts", Some(3)));
@@ -229,7 +317,8 @@ fn invalid_values_name_their_path() {
 
 #[test]
 fn a_missing_type_is_an_error() {
-    let (path, _, text) = invalid("resilience:\n  external_dependencies:\n    db: { max_concurrent: 3 }\n");
+    let (path, _, text) =
+        invalid("resilience:\n  external_dependencies:\n    db: { max_concurrent: 3 }\n");
     assert_eq!(path, "resilience.external_dependencies.db");
     assert!(text.contains("missing field `type`"), "{text}");
 }
@@ -246,7 +335,10 @@ fn cross_key_mistakes_name_the_key_and_find_its_line() {
       circuit_breaker_minimum_calls: 20
 ",
     );
-    assert_eq!(path, "resilience.external_dependencies.db.circuit_breaker_minimum_calls");
+    assert_eq!(
+        path,
+        "resilience.external_dependencies.db.circuit_breaker_minimum_calls"
+    );
     assert_eq!(line, Some(7));
     assert!(text.contains("could never trip"), "{text}");
 }
@@ -265,14 +357,22 @@ fn malformed_yaml_reports_line_and_column() {
 fn file_errors_name_the_file() {
     let err = Config::from_file("/nonexistent/enhanced_config.yaml").unwrap_err();
     assert!(matches!(err, ConfigError::Io { .. }));
-    assert!(err.to_string().contains("/nonexistent/enhanced_config.yaml"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("/nonexistent/enhanced_config.yaml"),
+        "{err}"
+    );
 
     let dir = std::env::temp_dir().join(format!("resilience-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("bad.yaml");
     std::fs::write(&file, "resilience:\n  bogus: 1\n").unwrap();
     let err = Config::from_file(&file).unwrap_err();
-    assert!(err.to_string().starts_with(&format!("{}:2:", file.display())), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:2:", file.display())),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -280,6 +380,12 @@ fn file_errors_name_the_file() {
 fn a_key_and_its_alias_together_are_refused() {
     let (path, line, text) =
         invalid("resilience:\n  bulkheads:\n    database:\n      timeout_seconds: 1\n      max_wait_seconds: 1\n");
-    assert_eq!((path.as_str(), line), ("resilience.bulkheads.database", Some(4)));
-    assert!(text.contains("`timeout_seconds` and `max_wait_seconds` are the same key"), "{text}");
+    assert_eq!(
+        (path.as_str(), line),
+        ("resilience.bulkheads.database", Some(4))
+    );
+    assert!(
+        text.contains("`timeout_seconds` and `max_wait_seconds` are the same key"),
+        "{text}"
+    );
 }

@@ -1,0 +1,78 @@
+//! The global runtime: built-in defaults before initialisation, the project's
+//! config after it, and no second initialisation. One test, because the
+//! global state is the subject.
+
+use resilience_runtime::{
+    database_call, init_from_file, init_from_yaml_str, BulkheadConfig, ConfigError, Runtime,
+};
+use resilience_tests::TestError;
+use std::path::Path;
+use std::time::Duration;
+
+#[database_call(dependency = "petstore_database")]
+async fn get_pet(id: u64) -> Result<u64, TestError> {
+    Ok(id)
+}
+
+#[tokio::test]
+async fn defaults_before_init_then_the_configured_runtime_which_is_never_replaced() {
+    // Before any initialisation: the database kind's built-in defaults.
+    assert_eq!(get_pet(1).await, Ok(1));
+    let before = resilience_runtime::health_snapshot();
+    let db = &before.dependencies["petstore_database"];
+    assert_eq!(db.bulkhead.max_concurrent, Some(10));
+    assert_eq!(db.timeout_seconds, Some(10.0));
+    assert_eq!(db.bulkhead.successful_requests, 1);
+    assert_eq!(
+        before.dependencies.len(),
+        1,
+        "only dependencies that sites name"
+    );
+
+    // A broken file is refused and leaves the global runtime uninitialised.
+    let broken = init_from_yaml_str("resilience:\n  nonsense: 1\n")
+        .err()
+        .unwrap();
+    assert!(matches!(broken, ConfigError::Invalid { .. }), "{broken}");
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/enhanced_config.yaml");
+    let rt: &'static Runtime = init_from_file(&path).unwrap();
+    assert_eq!(
+        rt.dependency_config("petstore_database").unwrap().bulkhead,
+        BulkheadConfig::Semaphore {
+            max_concurrent: 10,
+            max_wait: Duration::from_secs(15)
+        }
+    );
+    assert_eq!(get_pet(2).await, Ok(2));
+    let after = resilience_runtime::health_snapshot();
+    assert_eq!(after.dependencies.len(), 5, "the configured runtime");
+    assert_eq!(
+        after.dependencies["petstore_database"]
+            .bulkhead
+            .successful_requests,
+        1
+    );
+    assert_eq!(
+        after.dependencies["petstore_database"].operations,
+        ["get_pet"]
+    );
+
+    let again = init_from_file(&path)
+        .err()
+        .expect("a second init is an error");
+    assert!(matches!(again, ConfigError::AlreadyInitialised), "{again}");
+    let again = init_from_yaml_str("resilience: {}")
+        .err()
+        .expect("a second init is an error");
+    assert!(matches!(again, ConfigError::AlreadyInitialised), "{again}");
+    assert_eq!(get_pet(3).await, Ok(3));
+    let last = resilience_runtime::health_snapshot();
+    assert_eq!(
+        last.dependencies["petstore_database"]
+            .bulkhead
+            .successful_requests,
+        2,
+        "still the first"
+    );
+}

@@ -1,0 +1,4 @@
+#[resilience_runtime::database_call(dependency = "db")]
+struct Pet;
+
+fn main() {}
