@@ -1,10 +1,31 @@
 //! Per-dependency accounting. Each call lands in exactly one counter; the
 //! total is their sum, computed when read, so it cannot drift from them.
+//!
+//! The counters are striped: each thread adds to its own cache-line-sized
+//! shard, and a read sums the shards. Threads calling one dependency then
+//! share no counter line; the sums stay exact.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+const SHARDS: usize = 8;
+
+/// One thread's counters, on a line of its own.
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard([AtomicU64; 6]);
+
+/// Which shard this thread adds to: threads take shards in turn.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    INDEX.with(|i| *i)
+}
 
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
 pub(crate) enum Outcome {
     Success,
     /// Returned `Err` or panicked.
@@ -20,20 +41,15 @@ pub(crate) enum Outcome {
 
 #[derive(Default)]
 pub(crate) struct Stats {
-    successful: AtomicU64,
-    failed: AtomicU64,
-    timed_out: AtomicU64,
-    rejected: AtomicU64,
-    short_circuited: AtomicU64,
-    cancelled: AtomicU64,
+    /// Indexed by `Outcome as usize`.
+    shards: [Shard; SHARDS],
     /// Failures and timeouts since the last success; feeds the health status.
     consecutive_failures: AtomicU32,
     /// Whether the latest admission attempt was refused for want of a slot.
     saturated: AtomicBool,
 }
 
-/// A consistent-enough read of the counters (each is exact; they are read
-/// one after another).
+/// A read of the counters: each is exact, and they are read one after another.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Counts {
     pub successful: u64,
@@ -49,27 +65,15 @@ pub(crate) struct Counts {
 impl Stats {
     #[inline]
     pub(crate) fn record(&self, outcome: Outcome) {
-        let counter = match outcome {
-            Outcome::Success => {
-                clear(&self.consecutive_failures);
-                &self.successful
-            }
+        match outcome {
+            Outcome::Success => clear(&self.consecutive_failures),
             Outcome::Failure | Outcome::TimedOut => {
                 self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-                if outcome == Outcome::Failure {
-                    &self.failed
-                } else {
-                    &self.timed_out
-                }
             }
-            Outcome::Rejected => {
-                self.saturated.store(true, Ordering::Relaxed);
-                &self.rejected
-            }
-            Outcome::ShortCircuited => &self.short_circuited,
-            Outcome::Cancelled => &self.cancelled,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+            Outcome::Rejected => self.saturated.store(true, Ordering::Relaxed),
+            Outcome::ShortCircuited | Outcome::Cancelled => {}
+        }
+        self.shards[shard_index()].0[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A slot was granted: the dependency is no longer saturated.
@@ -81,14 +85,19 @@ impl Stats {
     }
 
     pub(crate) fn read(&self) -> Counts {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let get = |o: Outcome| {
+            self.shards
+                .iter()
+                .map(|s| s.0[o as usize].load(Ordering::Relaxed))
+                .sum()
+        };
         Counts {
-            successful: get(&self.successful),
-            failed: get(&self.failed),
-            timed_out: get(&self.timed_out),
-            rejected: get(&self.rejected),
-            short_circuited: get(&self.short_circuited),
-            cancelled: get(&self.cancelled),
+            successful: get(Outcome::Success),
+            failed: get(Outcome::Failure),
+            timed_out: get(Outcome::TimedOut),
+            rejected: get(Outcome::Rejected),
+            short_circuited: get(Outcome::ShortCircuited),
+            cancelled: get(Outcome::Cancelled),
             consecutive_failures: self.consecutive_failures.load(Ordering::Relaxed),
             saturated: self.saturated.load(Ordering::Relaxed),
         }

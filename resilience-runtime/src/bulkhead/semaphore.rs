@@ -12,8 +12,19 @@ use tokio::sync::Notify;
 /// Low 32 bits: calls holding a slot. High 32 bits: callers waiting.
 const WAITER: u64 = 1 << 32;
 
+/// Keeps the contended word off the lines of its neighbours.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 pub(crate) struct Semaphore {
-    state: AtomicU64,
+    state: Padded<AtomicU64>,
     max: u32,
     max_wait: Duration,
     notify: Notify,
@@ -22,7 +33,7 @@ pub(crate) struct Semaphore {
 impl Semaphore {
     pub(crate) fn new(max: u32, max_wait: Duration) -> Self {
         Semaphore {
-            state: AtomicU64::new(0),
+            state: Padded(AtomicU64::new(0)),
             max,
             max_wait,
             notify: Notify::new(),

@@ -1,0 +1,385 @@
+//! Per-call overhead of the annotated path against peers, in one process, on
+//! the same trivial function, with every layer built once outside the timed
+//! loop. Run: `cargo bench -p resilience-bench`. BENCHMARKS.md has results.
+
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use resilience_runtime::{database_call, ResilienceError};
+use std::convert::Infallible;
+use std::future::Future;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+#[derive(Debug)]
+struct BenchError;
+
+impl From<ResilienceError> for BenchError {
+    fn from(_: ResilienceError) -> Self {
+        BenchError
+    }
+}
+
+impl std::fmt::Display for BenchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bench error")
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+const CONFIG: &str = "
+resilience:
+  external_dependencies:
+    bench_db: { type: database, max_concurrent: 1024, timeout_seconds: 10 }
+    bench_full: { type: database, max_concurrent: 1, reject_on_full: true }
+    bench_open: { type: database, circuit_breaker_failure_threshold: 1, circuit_breaker_timeout: 86400 }
+    bench_pool: { type: external_api, bulkhead_type: thread_pool, max_workers: 1, timeout_seconds: 10 }
+";
+
+async fn direct(x: u64) -> Result<u64, BenchError> {
+    Ok(x + 1)
+}
+
+async fn direct_pending(x: u64) -> Result<u64, BenchError> {
+    tokio::task::yield_now().await;
+    Ok(x + 1)
+}
+
+#[database_call(dependency = "bench_db")]
+async fn annotated(x: u64) -> Result<u64, BenchError> {
+    Ok(x + 1)
+}
+
+#[database_call(dependency = "bench_db")]
+async fn annotated_pending(x: u64) -> Result<u64, BenchError> {
+    tokio::task::yield_now().await;
+    Ok(x + 1)
+}
+
+#[database_call(dependency = "bench_full")]
+async fn hold_slot() -> Result<(), BenchError> {
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[database_call(dependency = "bench_full")]
+async fn rejected(x: u64) -> Result<u64, BenchError> {
+    Ok(x)
+}
+
+#[database_call(dependency = "bench_open")]
+async fn short_circuited(fail: bool) -> Result<u64, BenchError> {
+    if fail {
+        Err(BenchError)
+    } else {
+        Ok(1)
+    }
+}
+
+#[resilience_runtime::api_call(dependency = "bench_pool")]
+fn on_pool(x: u64) -> Result<u64, BenchError> {
+    Ok(x + 1)
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Times `iters` sequential awaits of `call` inside one `block_on`.
+fn bench_async<F, Fut, T>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    rt: &tokio::runtime::Runtime,
+    mut call: F,
+) where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = T>,
+{
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(call(black_box(i)).await);
+                }
+                start.elapsed()
+            })
+        })
+    });
+}
+
+/// Times `iters` sequential calls of a tower service, readied each time.
+fn bench_service<S>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    rt: &tokio::runtime::Runtime,
+    mut svc: S,
+) where
+    S: Service<u64>,
+    S::Error: std::fmt::Debug,
+{
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(svc.ready().await.unwrap().call(black_box(i)).await.unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
+}
+
+fn ready_and_pending(c: &mut Criterion) {
+    let rt = current_thread();
+    for (group_name, pending) in [("ready", false), ("pending_once", true)] {
+        let mut group = c.benchmark_group(group_name);
+        let body = move |x: u64| async move {
+            if pending {
+                tokio::task::yield_now().await;
+            }
+            Ok::<u64, BenchError>(x + 1)
+        };
+        if pending {
+            bench_async(&mut group, "direct", &rt, direct_pending);
+            bench_async(&mut group, "annotated", &rt, annotated_pending);
+        } else {
+            bench_async(&mut group, "direct", &rt, direct);
+            bench_async(&mut group, "annotated", &rt, annotated);
+        }
+
+        let semaphore = tokio::sync::Semaphore::new(1024);
+        bench_async(&mut group, "tokio_semaphore_timeout", &rt, |x| {
+            let semaphore = &semaphore;
+            async move {
+                let _permit = semaphore.try_acquire().unwrap();
+                tokio::time::timeout(Duration::from_secs(10), body(x)).await
+            }
+        });
+
+        let tower_svc = ServiceBuilder::new()
+            .concurrency_limit(1024)
+            .timeout(Duration::from_secs(10))
+            .service_fn(body);
+        bench_service(&mut group, "tower_limit_timeout", &rt, tower_svc);
+
+        let resilience_svc = rt.block_on(async {
+            ServiceBuilder::new()
+                .layer(
+                    tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+                        .build()
+                        .unwrap(),
+                )
+                .layer(
+                    tower_resilience::bulkhead::BulkheadLayer::builder()
+                        .max_concurrent_calls(1024)
+                        .build()
+                        .unwrap(),
+                )
+                .layer(
+                    tower_resilience::timelimiter::TimeLimiterLayer::builder()
+                        .timeout_duration(Duration::from_secs(10))
+                        .build(),
+                )
+                .service_fn(move |x: u64| async move {
+                    body(x).await.map_err(|_| std::io::Error::other("x"))
+                })
+        });
+        bench_service(&mut group, "tower_resilience", &rt, resilience_svc);
+
+        let failsafe = failsafe::Config::new().build();
+        bench_async(&mut group, "failsafe", &rt, |x| {
+            failsafe::futures::CircuitBreaker::call(&failsafe, body(x))
+        });
+
+        let recloser = recloser::AsyncRecloser::from(recloser::Recloser::default());
+        bench_async(&mut group, "recloser", &rt, |x| recloser.call(body(x)));
+        group.finish();
+    }
+}
+
+fn saying_no(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut group = c.benchmark_group("saying_no");
+    let mut holder = Box::pin(hold_slot());
+    rt.block_on(async {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        assert!(
+            holder.as_mut().poll(&mut cx).is_pending(),
+            "holder takes the only slot"
+        );
+        assert!(rejected(0).await.is_err());
+        assert!(short_circuited(true).await.is_err());
+        assert!(short_circuited(false).await.is_err(), "breaker is open");
+    });
+    bench_async(&mut group, "annotated_rejected", &rt, rejected);
+    bench_async(&mut group, "annotated_short_circuited", &rt, |_| {
+        short_circuited(false)
+    });
+
+    let failsafe = failsafe::Config::new()
+        .failure_policy(failsafe::failure_policy::consecutive_failures(
+            1,
+            failsafe::backoff::constant(Duration::from_secs(86_400)),
+        ))
+        .build();
+    let recloser = recloser::AsyncRecloser::from(
+        recloser::Recloser::custom()
+            .closed_len(1)
+            .error_rate(0.5)
+            .open_wait(Duration::from_secs(86_400))
+            .build(),
+    );
+    rt.block_on(async {
+        for _ in 0..3 {
+            let _ =
+                failsafe::futures::CircuitBreaker::call(&failsafe, async { Err::<u64, ()>(()) })
+                    .await;
+            let _ = recloser.call(async { Err::<u64, ()>(()) }).await;
+        }
+        assert!(matches!(
+            failsafe::futures::CircuitBreaker::call(&failsafe, async { Ok::<u64, ()>(1) }).await,
+            Err(failsafe::Error::Rejected)
+        ));
+        assert!(matches!(
+            recloser.call(async { Ok::<u64, ()>(1) }).await,
+            Err(recloser::Error::Rejected)
+        ));
+    });
+    bench_async(&mut group, "failsafe_open", &rt, |x| {
+        failsafe::futures::CircuitBreaker::call(&failsafe, async move { Ok::<u64, ()>(x) })
+    });
+    bench_async(&mut group, "recloser_open", &rt, |x| {
+        recloser.call(async move { Ok::<u64, ()>(x) })
+    });
+    group.finish();
+    drop(holder);
+}
+
+fn contention(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("contention");
+    for threads in [1u64, 2] {
+        group.throughput(Throughput::Elements(threads));
+        group.bench_function(format!("annotated_{threads}_threads"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..threads)
+                        .map(|_| {
+                            tokio::spawn(async move {
+                                for i in 0..iters {
+                                    black_box(annotated(black_box(i)).await.unwrap());
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        // The floor for any exact shared limit: one acquire and one release
+        // on a word every thread writes.
+        let shared = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        group.bench_function(format!("bare_shared_atomic_{threads}_threads"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..threads)
+                        .map(|_| {
+                            let shared = shared.clone();
+                            tokio::spawn(async move {
+                                use std::sync::atomic::Ordering::{Acquire, Release};
+                                for _ in 0..iters {
+                                    black_box(shared.fetch_add(1, Acquire));
+                                    black_box(shared.fetch_sub(1, Release));
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        let svc = ServiceBuilder::new()
+            .concurrency_limit(1024)
+            .timeout(Duration::from_secs(10))
+            .service_fn(|x: u64| async move { Ok::<u64, Infallible>(x + 1) });
+        group.bench_function(format!("tower_limit_timeout_{threads}_threads"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..threads)
+                        .map(|_| {
+                            let mut svc = svc.clone();
+                            tokio::spawn(async move {
+                                for i in 0..iters {
+                                    black_box(
+                                        svc.ready()
+                                            .await
+                                            .unwrap()
+                                            .call(black_box(i))
+                                            .await
+                                            .unwrap(),
+                                    );
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn thread_pool_hop(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut group = c.benchmark_group("thread_pool_hop");
+    bench_async(&mut group, "annotated_thread_pool", &rt, on_pool);
+    bench_async(&mut group, "tokio_spawn_blocking", &rt, |x| {
+        tokio::task::spawn_blocking(move || x + 1)
+    });
+    group.finish();
+}
+
+fn init() {
+    resilience_runtime::init_from_yaml_str(CONFIG).expect("bench config");
+}
+
+fn all(c: &mut Criterion) {
+    init();
+    ready_and_pending(c);
+    saying_no(c);
+    contention(c);
+    thread_pool_hop(c);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = all
+}
+criterion_main!(benches);

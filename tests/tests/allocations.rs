@@ -1,0 +1,148 @@
+//! Heap allocations per call on the semaphore path, counted by a counting
+//! global allocator: zero for a success, a success that is pending once (so
+//! its timer is armed), a rejection and a short-circuit.
+
+use resilience_runtime::{database_call, Runtime};
+use resilience_tests::TestError;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const CONFIG: &str = "
+resilience:
+  external_dependencies:
+    db: { type: database, max_concurrent: 10, timeout_seconds: 10 }
+    full: { type: database, max_concurrent: 1, reject_on_full: true }
+    broken: { type: database, circuit_breaker_failure_threshold: 1, circuit_breaker_timeout: 3600 }
+";
+
+static FAIL: AtomicBool = AtomicBool::new(false);
+
+#[database_call(dependency = "db")]
+async fn ready(x: u64) -> Result<u64, TestError> {
+    Ok(x + 1)
+}
+
+#[database_call(dependency = "db")]
+async fn pending_once(x: u64) -> Result<u64, TestError> {
+    tokio::task::yield_now().await;
+    Ok(x + 1)
+}
+
+#[database_call(dependency = "full")]
+async fn hold() -> Result<(), TestError> {
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[database_call(dependency = "full")]
+async fn refused() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[database_call(dependency = "broken")]
+async fn broken() -> Result<(), TestError> {
+    if FAIL.load(Ordering::Relaxed) {
+        Err(TestError::Failed("down"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Allocations made by this thread while `f` runs `n` times, after one warm-up run.
+async fn allocations_per_call<F, Fut>(n: u64, mut f: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    f().await;
+    let before = ALLOCATIONS.with(Cell::get);
+    for _ in 0..n {
+        f().await;
+    }
+    (ALLOCATIONS.with(Cell::get) - before) as f64 / n as f64
+}
+
+#[test]
+fn the_semaphore_path_allocates_nothing_per_call() {
+    let tokio_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    tokio_rt.block_on(rt.scope(async {
+        let control = allocations_per_call(10, || async {
+            std::hint::black_box(Box::new(1u64));
+        })
+        .await;
+        assert_eq!(control, 1.0, "the counter sees a real allocation");
+        let success =
+            allocations_per_call(1000, || async { assert_eq!(ready(1).await, Ok(2)) }).await;
+        let pending =
+            allocations_per_call(1000, || async { assert_eq!(pending_once(1).await, Ok(2)) }).await;
+
+        let holder = hold();
+        let mut holder = std::pin::pin!(holder);
+        assert!(
+            futures_poll_once(holder.as_mut()).await,
+            "the holder takes the only slot"
+        );
+        let rejection = allocations_per_call(1000, || async {
+            assert!(refused()
+                .await
+                .unwrap_err()
+                .resilience()
+                .unwrap()
+                .is_rejected())
+        })
+        .await;
+
+        FAIL.store(true, Ordering::Relaxed);
+        broken().await.unwrap_err();
+        let short_circuit = allocations_per_call(1000, || async {
+            assert!(broken()
+                .await
+                .unwrap_err()
+                .resilience()
+                .unwrap()
+                .is_circuit_open())
+        })
+        .await;
+
+        assert_eq!(
+            [success, pending, rejection, short_circuit],
+            [0.0; 4],
+            "allocations per call: success, pending once, rejection, short-circuit"
+        );
+    }));
+}
+
+/// Polls `fut` once; true if it is still pending.
+async fn futures_poll_once<F: std::future::Future>(fut: std::pin::Pin<&mut F>) -> bool {
+    let mut fut = Some(fut);
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.take().unwrap().poll(cx).is_pending()))
+        .await
+}
