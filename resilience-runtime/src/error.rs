@@ -110,7 +110,7 @@ impl fmt::Display for ResilienceError {
             } => write!(
                 f,
                 "{dependency}/{operation} rejected: all {capacity} slots of its bulkhead are busy; \
-                 retry later or raise max_concurrent"
+                 retry later or raise its max_concurrent (max_workers for a thread pool)"
             ),
             Self::Timeout {
                 dependency,

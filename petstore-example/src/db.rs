@@ -1,0 +1,528 @@
+//! `petstore_database`: pets, customers, orders and the event outbox in SQL.
+//! SQLite in a file by default; PostgreSQL when the URL says so. The
+//! application creates its own schema; every query is parameterised.
+
+use crate::error::DepError;
+use resilience_runtime::database_call;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A pet in the catalogue. Prices are in cents.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Pet {
+    pub id: i64,
+    pub name: String,
+    pub species: String,
+    pub breed: String,
+    pub age_years: i64,
+    pub price_cents: i64,
+    pub stock: i64,
+    pub traits: Vec<String>,
+}
+
+/// A placed order.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Order {
+    pub id: String,
+    pub customer_id: String,
+    pub pet_id: i64,
+    pub amount_cents: i64,
+    pub payment_id: String,
+    pub status: String,
+}
+
+/// An event waiting in (or delivered from) the outbox.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutboxEvent {
+    pub id: String,
+    pub seq: i64,
+    pub subject: String,
+    pub payload: String,
+}
+
+/// A handle to the database, cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    postgres: bool,
+    /// Latency injected before each query, in milliseconds (demo and tests).
+    injected_latency_ms: Arc<AtomicU64>,
+    next_seq: Arc<AtomicU64>,
+}
+
+const SCHEMA: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS pets (id BIGINT PRIMARY KEY, name TEXT NOT NULL, species TEXT NOT NULL, \
+     breed TEXT NOT NULL, age_years BIGINT NOT NULL, price_cents BIGINT NOT NULL, \
+     stock BIGINT NOT NULL CHECK (stock >= 0), traits TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS customers (id TEXT PRIMARY KEY, name TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, pet_id BIGINT NOT NULL, \
+     amount_cents BIGINT NOT NULL, payment_id TEXT NOT NULL, status TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, seq BIGINT NOT NULL, subject TEXT NOT NULL, \
+     payload TEXT NOT NULL, published BIGINT NOT NULL)",
+];
+
+/// (id, name, species, breed, age, price in cents, stock, traits)
+type SeedPet = (
+    i64,
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    i64,
+    i64,
+    &'static str,
+);
+
+const SEED_PETS: [SeedPet; 12] = [
+    (
+        1,
+        "Rex",
+        "dog",
+        "labrador",
+        3,
+        29999,
+        5,
+        "friendly,active,family",
+    ),
+    (
+        2,
+        "Mittens",
+        "cat",
+        "siamese",
+        2,
+        19999,
+        4,
+        "calm,indoor,vocal",
+    ),
+    (
+        3,
+        "Goldie",
+        "fish",
+        "goldfish",
+        1,
+        1999,
+        20,
+        "calm,low-maintenance",
+    ),
+    (
+        4,
+        "Buddy",
+        "dog",
+        "beagle",
+        4,
+        24999,
+        3,
+        "friendly,curious,family",
+    ),
+    (
+        5,
+        "Shadow",
+        "cat",
+        "maine coon",
+        5,
+        34999,
+        2,
+        "calm,large,family",
+    ),
+    (
+        6,
+        "Kiwi",
+        "bird",
+        "parakeet",
+        1,
+        4999,
+        8,
+        "vocal,active,small",
+    ),
+    (
+        7,
+        "Luna",
+        "dog",
+        "husky",
+        2,
+        49999,
+        1,
+        "active,vocal,outdoor",
+    ),
+    (
+        8,
+        "Pepper",
+        "rabbit",
+        "lop",
+        1,
+        7999,
+        6,
+        "calm,small,indoor",
+    ),
+    (
+        9,
+        "Max",
+        "dog",
+        "german shepherd",
+        3,
+        59999,
+        2,
+        "active,loyal,outdoor",
+    ),
+    (
+        10,
+        "Cleo",
+        "cat",
+        "sphynx",
+        3,
+        99999,
+        1,
+        "indoor,curious,vocal",
+    ),
+    (
+        11,
+        "Nemo",
+        "fish",
+        "clownfish",
+        1,
+        2999,
+        15,
+        "low-maintenance,small",
+    ),
+    (
+        12,
+        "Sunny",
+        "bird",
+        "cockatiel",
+        2,
+        8999,
+        4,
+        "vocal,friendly,small",
+    ),
+];
+
+const SEED_CUSTOMERS: [(&str, &str); 3] =
+    [("customer_123", "Ada"), ("alice", "Alice"), ("bob", "Bob")];
+
+impl Db {
+    /// Connects, creates the schema and seeds it on first run.
+    /// `url` is `sqlite://path?mode=rwc` or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Db, String> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| format!("cannot connect to the database at {}: {e}", redact(url)))?;
+        let db = Db {
+            pool,
+            postgres: url.starts_with("postgres"),
+            injected_latency_ms: Arc::new(AtomicU64::new(0)),
+            next_seq: Arc::new(AtomicU64::new(0)),
+        };
+        db.migrate()
+            .await
+            .map_err(|e| format!("cannot create the schema: {e}"))?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> Result<(), sqlx::Error> {
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&self.pool).await?;
+        }
+        let pets: i64 = sqlx::query("SELECT COUNT(*) AS n FROM pets")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        if pets == 0 {
+            for (id, name, species, breed, age, price, stock, traits) in SEED_PETS {
+                sqlx::query(
+                    "INSERT INTO pets (id, name, species, breed, age_years, price_cents, stock, traits) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(id)
+                .bind(name)
+                .bind(species)
+                .bind(breed)
+                .bind(age)
+                .bind(price)
+                .bind(stock)
+                .bind(traits)
+                .execute(&self.pool)
+                .await?;
+            }
+            for (id, name) in SEED_CUSTOMERS {
+                sqlx::query("INSERT INTO customers (id, name) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        let seq: Option<i64> = sqlx::query("SELECT MAX(seq) AS s FROM outbox")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("s")?;
+        self.next_seq
+            .store(seq.unwrap_or(0) as u64 + 1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Adds `latency` before every query (a fault switch for demos and tests).
+    pub fn inject_latency(&self, latency: Duration) {
+        self.injected_latency_ms
+            .store(latency.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    async fn latency(&self) {
+        let ms = self.injected_latency_ms.load(Ordering::Relaxed);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+
+    /// Whether this is PostgreSQL (else SQLite).
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+}
+
+fn failed(e: sqlx::Error) -> DepError {
+    DepError::Failed(format!("database error: {e}"))
+}
+
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((scheme_user, host)) => {
+            format!("{}@{host}", scheme_user.split(':').next().unwrap_or("db"))
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn pet_from(row: &sqlx::any::AnyRow) -> Result<Pet, sqlx::Error> {
+    let traits: String = row.try_get("traits")?;
+    Ok(Pet {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        species: row.try_get("species")?,
+        breed: row.try_get("breed")?,
+        age_years: row.try_get("age_years")?,
+        price_cents: row.try_get("price_cents")?,
+        stock: row.try_get("stock")?,
+        traits: traits.split(',').map(str::to_owned).collect(),
+    })
+}
+
+/// One pet, if it exists.
+#[database_call(dependency = "petstore_database")]
+pub async fn get_pet(db: &Db, id: i64) -> Result<Option<Pet>, DepError> {
+    db.latency().await;
+    let row = sqlx::query("SELECT id, name, species, breed, age_years, price_cents, stock, traits FROM pets WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(failed)?;
+    row.as_ref().map(pet_from).transpose().map_err(failed)
+}
+
+/// The whole catalogue, by id.
+#[database_call(dependency = "petstore_database")]
+pub async fn list_pets(db: &Db) -> Result<Vec<Pet>, DepError> {
+    db.latency().await;
+    let rows = sqlx::query("SELECT id, name, species, breed, age_years, price_cents, stock, traits FROM pets ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .map_err(failed)?;
+    rows.iter()
+        .map(pet_from)
+        .collect::<Result<_, _>>()
+        .map_err(failed)
+}
+
+/// Whether the customer exists.
+#[database_call(dependency = "petstore_database")]
+pub async fn customer_exists(db: &Db, id: &str) -> Result<bool, DepError> {
+    db.latency().await;
+    let row = sqlx::query("SELECT id FROM customers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(failed)?;
+    Ok(row.is_some())
+}
+
+/// Takes one unit of stock. One atomic statement, so concurrent orders for
+/// the last pet cannot both succeed and stock never goes negative.
+#[database_call(dependency = "petstore_database")]
+pub async fn reserve_stock(db: &Db, pet_id: i64) -> Result<bool, DepError> {
+    db.latency().await;
+    let done = sqlx::query("UPDATE pets SET stock = stock - 1 WHERE id = $1 AND stock > 0")
+        .bind(pet_id)
+        .execute(&db.pool)
+        .await
+        .map_err(failed)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives back a unit of stock taken by [`reserve_stock`].
+#[database_call(dependency = "petstore_database")]
+pub async fn release_stock(db: &Db, pet_id: i64) -> Result<(), DepError> {
+    sqlx::query("UPDATE pets SET stock = stock + 1 WHERE id = $1")
+        .bind(pet_id)
+        .execute(&db.pool)
+        .await
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// Saves the order and its event in one transaction (the outbox pattern):
+/// an order never exists without its event, nor the event without it.
+#[database_call(dependency = "petstore_database")]
+pub async fn save_order(
+    db: &Db,
+    order: &Order,
+    subject: &str,
+    payload: &str,
+) -> Result<OutboxEvent, DepError> {
+    db.latency().await;
+    let mut tx = db.pool.begin().await.map_err(failed)?;
+    sqlx::query(
+        "INSERT INTO orders (id, customer_id, pet_id, amount_cents, payment_id, status) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&order.id)
+    .bind(&order.customer_id)
+    .bind(order.pet_id)
+    .bind(order.amount_cents)
+    .bind(&order.payment_id)
+    .bind(&order.status)
+    .execute(&mut *tx)
+    .await
+    .map_err(failed)?;
+    let event = OutboxEvent {
+        id: format!("evt-{}", order.id),
+        seq: db.next_seq.fetch_add(1, Ordering::Relaxed) as i64,
+        subject: subject.to_owned(),
+        payload: payload.to_owned(),
+    };
+    sqlx::query(
+        "INSERT INTO outbox (id, seq, subject, payload, published) VALUES ($1, $2, $3, $4, 0)",
+    )
+    .bind(&event.id)
+    .bind(event.seq)
+    .bind(&event.subject)
+    .bind(&event.payload)
+    .execute(&mut *tx)
+    .await
+    .map_err(failed)?;
+    tx.commit().await.map_err(failed)?;
+    Ok(event)
+}
+
+/// One order, if it exists.
+#[database_call(dependency = "petstore_database")]
+pub async fn get_order(db: &Db, id: &str) -> Result<Option<Order>, DepError> {
+    db.latency().await;
+    let row = sqlx::query("SELECT id, customer_id, pet_id, amount_cents, payment_id, status FROM orders WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(failed)?;
+    let Some(row) = row else { return Ok(None) };
+    let get = || -> Result<Order, sqlx::Error> {
+        Ok(Order {
+            id: row.try_get("id")?,
+            customer_id: row.try_get("customer_id")?,
+            pet_id: row.try_get("pet_id")?,
+            amount_cents: row.try_get("amount_cents")?,
+            payment_id: row.try_get("payment_id")?,
+            status: row.try_get("status")?,
+        })
+    };
+    get().map(Some).map_err(failed)
+}
+
+/// The pets a customer has ordered, for recommendations.
+#[database_call(dependency = "petstore_database")]
+pub async fn customer_history(db: &Db, customer_id: &str) -> Result<Vec<Pet>, DepError> {
+    db.latency().await;
+    let rows = sqlx::query(
+        "SELECT p.id, p.name, p.species, p.breed, p.age_years, p.price_cents, p.stock, p.traits \
+         FROM pets p JOIN orders o ON o.pet_id = p.id WHERE o.customer_id = $1 ORDER BY o.id",
+    )
+    .bind(customer_id)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(failed)?;
+    rows.iter()
+        .map(pet_from)
+        .collect::<Result<_, _>>()
+        .map_err(failed)
+}
+
+/// Events not yet delivered to the broker, oldest first.
+#[database_call(dependency = "petstore_database")]
+pub async fn pending_events(db: &Db, limit: i64) -> Result<Vec<OutboxEvent>, DepError> {
+    let rows = sqlx::query(
+        "SELECT id, seq, subject, payload FROM outbox WHERE published = 0 ORDER BY seq LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(failed)?;
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxEvent {
+                id: r.try_get("id")?,
+                seq: r.try_get("seq")?,
+                subject: r.try_get("subject")?,
+                payload: r.try_get("payload")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(failed)
+}
+
+/// Marks an event delivered.
+#[database_call(dependency = "petstore_database")]
+pub async fn mark_published(db: &Db, id: &str) -> Result<(), DepError> {
+    sqlx::query("UPDATE outbox SET published = 1 WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// (pending, delivered) events in the outbox.
+#[database_call(dependency = "petstore_database")]
+pub async fn outbox_counts(db: &Db) -> Result<(i64, i64), DepError> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN published = 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
+         CAST(COALESCE(SUM(published), 0) AS BIGINT) AS done FROM outbox",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .map_err(failed)?;
+    Ok((
+        row.try_get("pending").map_err(failed)?,
+        row.try_get("done").map_err(failed)?,
+    ))
+}
+
+/// A query that takes `seconds` on the server (PostgreSQL's `pg_sleep`): a
+/// real slow query for fault tests.
+#[database_call(dependency = "petstore_database")]
+pub async fn slow_query(db: &Db, seconds: f64) -> Result<(), DepError> {
+    if !db.postgres {
+        return Err(DepError::Failed(
+            "slow_query needs PostgreSQL (pg_sleep)".into(),
+        ));
+    }
+    sqlx::query("SELECT pg_sleep($1)")
+        .bind(seconds)
+        .execute(&db.pool)
+        .await
+        .map_err(failed)?;
+    Ok(())
+}

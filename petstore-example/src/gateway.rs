@@ -1,0 +1,368 @@
+//! `payment_gateway`: a simulated payment gateway served over HTTP on a
+//! loopback port, and the blocking client the service calls it with on the
+//! dependency's thread pool.
+//!
+//! The gateway follows the seed's rules: latency from a range, amounts over
+//! 10000.00 declined with "Payment amount exceeds limit", and a seeded random
+//! failure rate. Fault switches make it hang, slow down or fail. Every charge
+//! carries an idempotency key; a repeated key never charges twice, and a
+//! voided key refuses a late charge.
+
+use crate::error::DepError;
+use crate::rng::SplitMix;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use resilience_runtime::api_call;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The largest amount the gateway accepts, in cents.
+pub const LIMIT_CENTS: i64 = 1_000_000;
+
+/// How the simulated gateway behaves.
+#[derive(Clone, Debug)]
+pub struct GatewayRules {
+    /// Latency range per request.
+    pub latency: (Duration, Duration),
+    /// Share of requests that fail at random, in [0, 1].
+    pub failure_rate: f64,
+    /// Seed of the latency and failure draws.
+    pub seed: u64,
+}
+
+impl Default for GatewayRules {
+    fn default() -> Self {
+        GatewayRules {
+            latency: (Duration::from_millis(2), Duration::from_millis(10)),
+            failure_rate: 0.0,
+            seed: 42,
+        }
+    }
+}
+
+/// A fault switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Normal behaviour.
+    None,
+    /// Never answer.
+    Hang,
+    /// Answer after `slow_ms`.
+    Slow,
+    /// Answer 500.
+    Fail,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Charge {
+    Captured {
+        payment_id: String,
+        amount_cents: i64,
+    },
+    Refunded {
+        payment_id: String,
+    },
+    Voided,
+}
+
+struct Sim {
+    rules: GatewayRules,
+    rng: Mutex<SplitMix>,
+    fault: Mutex<(Fault, u64)>,
+    charges: Mutex<HashMap<String, Charge>>,
+    requests: AtomicU64,
+    captured: AtomicU64,
+}
+
+/// A running gateway: its address and its counters.
+#[derive(Clone)]
+pub struct Gateway {
+    addr: SocketAddr,
+    sim: Arc<Sim>,
+}
+
+/// What the gateway has seen.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct GatewayStats {
+    /// Charge requests that reached it.
+    pub requests: u64,
+    /// Charges captured (each idempotency key at most once).
+    pub captured: u64,
+}
+
+impl Gateway {
+    /// Serves the gateway on `127.0.0.1:port` (0: any free port).
+    pub async fn start(rules: GatewayRules, port: u16) -> std::io::Result<Gateway> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let sim = Arc::new(Sim {
+            rng: Mutex::new(SplitMix::new(rules.seed)),
+            rules,
+            fault: Mutex::new((Fault::None, 0)),
+            charges: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+            captured: AtomicU64::new(0),
+        });
+        let app = Router::new()
+            .route("/charges", post(charge_handler))
+            .route("/charges/{key}/void", post(void_handler))
+            .route("/stats", get(stats_handler))
+            .route("/faults", post(fault_handler))
+            .with_state(Arc::clone(&sim));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Gateway { addr, sim })
+    }
+
+    /// The client for this gateway.
+    pub fn client(&self) -> GatewayClient {
+        GatewayClient { addr: self.addr }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Flips a fault switch.
+    pub fn set_fault(&self, fault: Fault, slow: Duration) {
+        *self.sim.fault.lock().unwrap() = (fault, slow.as_millis() as u64);
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> GatewayStats {
+        GatewayStats {
+            requests: self.sim.requests.load(Ordering::SeqCst),
+            captured: self.sim.captured.load(Ordering::SeqCst),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ChargeRequest {
+    idempotency_key: String,
+    amount_cents: i64,
+}
+
+type Reply = (StatusCode, Json<Value>);
+
+async fn charge_handler(State(sim): State<Arc<Sim>>, Json(req): Json<ChargeRequest>) -> Reply {
+    sim.requests.fetch_add(1, Ordering::SeqCst);
+    let (fault, slow_ms) = *sim.fault.lock().unwrap();
+    match fault {
+        Fault::Hang => std::future::pending::<()>().await,
+        Fault::Slow => tokio::time::sleep(Duration::from_millis(slow_ms)).await,
+        Fault::Fail => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": "gateway fault injected"})),
+            )
+        }
+        Fault::None => {}
+    }
+    let (latency, unlucky) = {
+        let mut rng = sim.rng.lock().unwrap();
+        let (lo, hi) = sim.rules.latency;
+        let span = hi.saturating_sub(lo).as_micros() as u64;
+        let latency = lo + Duration::from_micros(if span == 0 { 0 } else { rng.next() % span });
+        (latency, rng.unit() < sim.rules.failure_rate)
+    };
+    tokio::time::sleep(latency).await;
+    if req.amount_cents <= 0 {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": "amount must be positive"})),
+        );
+    }
+    if req.amount_cents > LIMIT_CENTS {
+        return (
+            StatusCode::PAYMENT_REQUIRED,
+            Json(json!({"error": "Payment amount exceeds limit"})),
+        );
+    }
+    let mut charges = sim.charges.lock().unwrap();
+    match charges.get(&req.idempotency_key) {
+        Some(Charge::Captured {
+            payment_id,
+            amount_cents,
+        }) => {
+            return (
+                StatusCode::OK,
+                Json(
+                    json!({"payment_id": payment_id, "amount_cents": amount_cents, "replayed": true}),
+                ),
+            )
+        }
+        Some(Charge::Refunded { .. } | Charge::Voided) => {
+            return (
+                StatusCode::CONFLICT,
+                Json(json!({"error": "this payment was voided"})),
+            )
+        }
+        None => {}
+    }
+    if unlucky {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "gateway temporarily unavailable"})),
+        );
+    }
+    let payment_id = format!("pay-{}", sim.captured.fetch_add(1, Ordering::SeqCst) + 1);
+    charges.insert(
+        req.idempotency_key,
+        Charge::Captured {
+            payment_id: payment_id.clone(),
+            amount_cents: req.amount_cents,
+        },
+    );
+    (
+        StatusCode::OK,
+        Json(
+            json!({"payment_id": payment_id, "amount_cents": req.amount_cents, "replayed": false}),
+        ),
+    )
+}
+
+/// Refunds a captured charge, or voids a key not yet charged so that a late
+/// charge with it is refused.
+async fn void_handler(State(sim): State<Arc<Sim>>, Path(key): Path<String>) -> Reply {
+    let mut charges = sim.charges.lock().unwrap();
+    let next = match charges.remove(&key) {
+        Some(Charge::Captured { payment_id, .. }) | Some(Charge::Refunded { payment_id }) => {
+            Charge::Refunded { payment_id }
+        }
+        Some(Charge::Voided) | None => Charge::Voided,
+    };
+    let status = if matches!(next, Charge::Refunded { .. }) {
+        "refunded"
+    } else {
+        "voided"
+    };
+    charges.insert(key, next);
+    (StatusCode::OK, Json(json!({"status": status})))
+}
+
+async fn stats_handler(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!({
+        "requests": sim.requests.load(Ordering::SeqCst),
+        "captured": sim.captured.load(Ordering::SeqCst),
+    }))
+}
+
+#[derive(Deserialize)]
+struct FaultRequest {
+    mode: Fault,
+    #[serde(default)]
+    slow_ms: u64,
+}
+
+async fn fault_handler(State(sim): State<Arc<Sim>>, Json(req): Json<FaultRequest>) -> Reply {
+    *sim.fault.lock().unwrap() = (req.mode, req.slow_ms);
+    (
+        StatusCode::OK,
+        Json(json!({"mode": req.mode, "slow_ms": req.slow_ms})),
+    )
+}
+
+/// A captured payment.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Payment {
+    pub payment_id: String,
+    pub amount_cents: i64,
+}
+
+/// A blocking HTTP/1.1 client for the gateway. Blocking on purpose: it runs
+/// on `payment_gateway`'s own thread pool.
+#[derive(Clone, Debug)]
+pub struct GatewayClient {
+    addr: SocketAddr,
+}
+
+impl GatewayClient {
+    /// A client for a gateway at `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        GatewayClient { addr }
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), DepError> {
+        let io = |e: std::io::Error| {
+            DepError::Failed(format!("payment gateway unreachable at {}: {e}", self.addr))
+        };
+        let mut stream =
+            TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).map_err(io)?;
+        // A backstop: the call timeout returns the caller sooner, but the
+        // worker thread must not hang for ever on a silent gateway.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .map_err(io)?;
+        let body = body.to_string();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .map_err(io)?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).map_err(io)?;
+        let status: u16 = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| DepError::Failed("payment gateway sent a malformed response".into()))?;
+        let payload = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        Ok((status, serde_json::from_str(payload).unwrap_or(Value::Null)))
+    }
+}
+
+/// Charges `amount_cents` once per `idempotency_key`.
+#[api_call(dependency = "payment_gateway", operation = "process_payment")]
+pub fn charge(
+    client: GatewayClient,
+    idempotency_key: String,
+    amount_cents: i64,
+) -> Result<Payment, DepError> {
+    let (status, body) = client.post(
+        "/charges",
+        &json!({"idempotency_key": idempotency_key, "amount_cents": amount_cents}),
+    )?;
+    let message = || {
+        body["error"]
+            .as_str()
+            .unwrap_or("no reason given")
+            .to_owned()
+    };
+    match status {
+        200 => Ok(Payment {
+            payment_id: body["payment_id"].as_str().unwrap_or_default().to_owned(),
+            amount_cents,
+        }),
+        402 | 409 | 422 => Err(DepError::Declined(message())),
+        _ => Err(DepError::Failed(format!(
+            "payment gateway answered {status}: {}",
+            message()
+        ))),
+    }
+}
+
+/// Refunds or voids the charge of `idempotency_key`.
+#[api_call(dependency = "payment_gateway", operation = "void_payment")]
+pub fn void(client: GatewayClient, idempotency_key: String) -> Result<String, DepError> {
+    let (status, body) = client.post(&format!("/charges/{idempotency_key}/void"), &json!({}))?;
+    match status {
+        200 => Ok(body["status"].as_str().unwrap_or("voided").to_owned()),
+        _ => Err(DepError::Failed(format!(
+            "payment gateway answered {status} to a void"
+        ))),
+    }
+}

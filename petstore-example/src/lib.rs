@@ -1,0 +1,99 @@
+//! A petstore service on `resilience-runtime`. Every call to one of its five
+//! dependencies goes through an annotated function:
+//!
+//! | dependency | module | attribute |
+//! |---|---|---|
+//! | `petstore_database` | [`db`] | `#[database_call]` |
+//! | `payment_gateway` | [`gateway`] | `#[api_call]`, thread pool |
+//! | `redis_cache` | [`cache`] | `#[cache_call]` |
+//! | `kafka_events` | [`events`] | `#[message_queue_call]` |
+//! | `ml_pet_advisor` | [`advisor`] | `#[api_call]`, thread pool |
+//!
+//! [`service`] holds the business operations, [`http`] the API and [`demo`]
+//! the scenarios `cargo run -p petstore-example` prints.
+
+pub mod advisor;
+pub mod cache;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod events;
+pub mod gateway;
+pub mod http;
+pub mod rng;
+pub mod service;
+
+use std::path::PathBuf;
+
+/// The project's configuration, embedded so the demo needs no files.
+pub const EMBEDDED_CONFIG: &str = include_str!("../../config/enhanced_config.yaml");
+
+/// Where the dependencies are. Unset URLs mean the embedded defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// `postgres://...` or `sqlite://...`; default: a SQLite file.
+    pub database_url: Option<String>,
+    /// `redis://...`; default: an in-process TTL cache.
+    pub redis_url: Option<String>,
+    /// `nats://...`; default: events stay in the outbox table.
+    pub nats_url: Option<String>,
+    /// A running gateway's `host:port`; default: one started in-process.
+    pub gateway_addr: Option<String>,
+    /// Rules for the in-process gateway.
+    pub gateway_rules: gateway::GatewayRules,
+}
+
+/// A started petstore: the service and, when it runs one, its gateway.
+pub struct App {
+    pub store: service::Petstore,
+    pub gateway: Option<gateway::Gateway>,
+}
+
+/// The default SQLite file: `petstore.db` under the system's temp directory.
+pub fn default_sqlite_path() -> PathBuf {
+    std::env::temp_dir()
+        .join("petstore-example")
+        .join("petstore.db")
+}
+
+impl App {
+    /// Connects to (or starts) every dependency.
+    pub async fn start(settings: Settings) -> Result<App, String> {
+        let database_url = match settings.database_url {
+            Some(url) => url,
+            None => {
+                let path = default_sqlite_path();
+                std::fs::create_dir_all(path.parent().expect("has a parent"))
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                format!("sqlite://{}?mode=rwc", path.display())
+            }
+        };
+        let db = db::Db::connect(&database_url).await?;
+        let cache = match &settings.redis_url {
+            Some(url) => cache::Cache::redis(url).await?,
+            None => cache::Cache::memory(),
+        };
+        let events = match &settings.nats_url {
+            Some(url) => events::Events::nats(url),
+            None => events::Events::Outbox,
+        };
+        let (client, gateway) = match &settings.gateway_addr {
+            Some(addr) => {
+                let addr = tokio::net::lookup_host(addr)
+                    .await
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| format!("cannot resolve the gateway address {addr}"))?;
+                (gateway::GatewayClient::new(addr), None)
+            }
+            None => {
+                let gw = gateway::Gateway::start(settings.gateway_rules.clone(), 0)
+                    .await
+                    .map_err(|e| format!("cannot start the payment gateway: {e}"))?;
+                (gw.client(), Some(gw))
+            }
+        };
+        let store = service::Petstore::new(db, cache, client, advisor::Advisor::default(), events);
+        Ok(App { store, gateway })
+    }
+}

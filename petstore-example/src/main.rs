@@ -1,0 +1,187 @@
+//! `cargo run -p petstore-example` runs the demo on embedded defaults;
+//! `-- serve` runs the HTTP service; `-- gateway` runs the payment gateway alone.
+
+use petstore_example::{demo, gateway, http, App, Settings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  petstore-example [demo] [--json] [--health-out PATH] [--seed N]
+  petstore-example serve [--addr HOST] [--port N] [--config PATH] [--database-url URL]
+                         [--redis-url URL] [--nats-url URL] [--gateway ADDR]
+  petstore-example gateway [--port N] [--seed N] [--failure-rate F]
+env: DATABASE_URL, REDIS_URL, NATS_URL, GATEWAY_ADDR, PETSTORE_ADDR, PETSTORE_PORT, RESILIENCE_CONFIG";
+
+struct Args(Vec<String>);
+
+impl Args {
+    /// The value after `--name`, else the env var, else none.
+    fn value(&mut self, name: &str, env: Option<&str>) -> Result<Option<String>, String> {
+        if let Some(i) = self.0.iter().position(|a| a == name) {
+            if i + 1 >= self.0.len() {
+                return Err(format!("{name} needs a value"));
+            }
+            let v = self.0.remove(i + 1);
+            self.0.remove(i);
+            return Ok(Some(v));
+        }
+        Ok(env
+            .and_then(|e| std::env::var(e).ok())
+            .filter(|v| !v.is_empty()))
+    }
+
+    fn flag(&mut self, name: &str) -> bool {
+        let found = self.0.iter().position(|a| a == name);
+        found.map(|i| self.0.remove(i)).is_some()
+    }
+
+    fn number<T: std::str::FromStr>(
+        &mut self,
+        name: &str,
+        env: Option<&str>,
+        default: T,
+    ) -> Result<T, String> {
+        match self.value(name, env)? {
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("{name} takes a number, got {v:?}")),
+            None => Ok(default),
+        }
+    }
+
+    fn done(self) -> Result<(), String> {
+        match self.0.first() {
+            Some(extra) => Err(format!("unexpected argument {extra:?}")),
+            None => Ok(()),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args.first().map(String::as_str) {
+        Some("serve" | "gateway" | "demo") => args.remove(0),
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => "demo".to_owned(),
+    };
+    let result = match command.as_str() {
+        "serve" => serve(Args(args)).await,
+        "gateway" => run_gateway(Args(args)).await,
+        _ => run_demo(Args(args)).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_demo(mut args: Args) -> Result<(), String> {
+    let json = args.flag("--json");
+    let health_out = args
+        .value("--health-out", None)?
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::temp_dir()
+                .join("petstore-example")
+                .join("health.json")
+        });
+    let seed = args.number("--seed", None, 42u64)?;
+    args.done()?;
+    let report = demo::run(seed, health_out, |line| {
+        if !json {
+            println!("{line}");
+        }
+    })
+    .await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    }
+    Ok(())
+}
+
+async fn serve(mut args: Args) -> Result<(), String> {
+    let host = args
+        .value("--addr", Some("PETSTORE_ADDR"))?
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port: u16 = args.number("--port", Some("PETSTORE_PORT"), 8080)?;
+    let config = args.value("--config", Some("RESILIENCE_CONFIG"))?;
+    let settings = Settings {
+        database_url: args.value("--database-url", Some("DATABASE_URL"))?,
+        redis_url: args.value("--redis-url", Some("REDIS_URL"))?,
+        nats_url: args.value("--nats-url", Some("NATS_URL"))?,
+        gateway_addr: args.value("--gateway", Some("GATEWAY_ADDR"))?,
+        ..Settings::default()
+    };
+    args.done()?;
+    match &config {
+        Some(path) => resilience_runtime::init_from_file(path),
+        None => resilience_runtime::init_from_yaml_str(petstore_example::EMBEDDED_CONFIG),
+    }
+    .map_err(|e| e.to_string())?;
+    let app = App::start(settings).await?;
+    let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
+    println!(
+        "petstore listening on http://{} (database: {}, cache: {}, events: {}, gateway: {})",
+        listener.local_addr().map_err(|e| e.to_string())?,
+        if app.store.db.is_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+        app.store.cache.backend(),
+        app.store.events.backend(),
+        app.gateway
+            .as_ref()
+            .map_or("external".to_owned(), |g| g.addr().to_string()),
+    );
+    axum::serve(listener, http::router(app.store))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("petstore stopped");
+    Ok(())
+}
+
+async fn run_gateway(mut args: Args) -> Result<(), String> {
+    let port: u16 = args.number("--port", None, 8090)?;
+    let rules = gateway::GatewayRules {
+        seed: args.number("--seed", None, 42u64)?,
+        failure_rate: args.number("--failure-rate", None, 0.0f64)?,
+        ..gateway::GatewayRules::default()
+    };
+    args.done()?;
+    let gw = gateway::Gateway::start(rules, port)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("payment gateway listening on http://{}", gw.addr());
+    shutdown_signal().await;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,359 @@
+//! The business operations. Critical steps fail the operation with a clear
+//! reason; non-critical steps (cache, recommendations, event delivery)
+//! degrade and are listed in the result's `degraded`.
+
+use crate::advisor::{self, Advisor, Recommendation};
+use crate::cache::{self, Cache};
+use crate::db::{self, Db, Order, Pet};
+use crate::error::{DepError, ServiceError};
+use crate::events::{Events, RelayReport};
+use crate::gateway::{self, GatewayClient, Payment};
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+const CATALOGUE_TTL: Duration = Duration::from_secs(30);
+const ORDER_STATUS_TTL: Duration = Duration::from_secs(300);
+
+/// The petstore and its five dependencies.
+#[derive(Clone)]
+pub struct Petstore {
+    pub db: Db,
+    pub cache: Cache,
+    pub gateway: GatewayClient,
+    pub advisor: Advisor,
+    pub events: Events,
+    order_seq: Arc<AtomicU64>,
+}
+
+/// The catalogue, and where it came from.
+#[derive(Clone, Debug, Serialize)]
+pub struct Catalogue {
+    pub pets: Vec<Pet>,
+    /// `cache` or `database`.
+    pub source: &'static str,
+    pub degraded: Vec<String>,
+}
+
+/// One pet with recommendations.
+#[derive(Clone, Debug, Serialize)]
+pub struct PetView {
+    pub pet: Pet,
+    pub recommendations: Vec<Recommendation>,
+    pub source: &'static str,
+    pub degraded: Vec<String>,
+}
+
+/// What the customer pays; the pet's price when absent.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    pub amount: Option<f64>,
+}
+
+/// A placed order.
+#[derive(Clone, Debug, Serialize)]
+pub struct OrderResult {
+    pub order: Order,
+    pub payment: Payment,
+    pub events: RelayReport,
+    pub degraded: Vec<String>,
+}
+
+/// An order and where its status came from.
+#[derive(Clone, Debug, Serialize)]
+pub struct OrderView {
+    pub order: Order,
+    pub source: &'static str,
+    pub degraded: Vec<String>,
+}
+
+fn cents(amount: f64) -> Result<i64, ServiceError> {
+    if !amount.is_finite() || amount <= 0.0 {
+        return Err(ServiceError::Invalid(format!(
+            "payment.amount must be a positive number, got {amount}"
+        )));
+    }
+    if amount > 1e12 {
+        return Err(ServiceError::Invalid(format!(
+            "payment.amount {amount} is too large"
+        )));
+    }
+    Ok((amount * 100.0).round() as i64)
+}
+
+impl Petstore {
+    /// A petstore over these dependencies.
+    pub fn new(
+        db: Db,
+        cache: Cache,
+        gateway: GatewayClient,
+        advisor: Advisor,
+        events: Events,
+    ) -> Self {
+        Petstore {
+            db,
+            cache,
+            gateway,
+            advisor,
+            events,
+            order_seq: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// One pet, from the database.
+    pub async fn get_pet(&self, id: i64) -> Result<Pet, ServiceError> {
+        db::get_pet(&self.db, id)
+            .await
+            .map_err(|e| ServiceError::at("load pet", e))?
+            .ok_or_else(|| ServiceError::NotFound(format!("pet {id}")))
+    }
+
+    /// The catalogue: from the cache when fresh, else from the database (and
+    /// then cached). A cache failure is a miss, never an error.
+    pub async fn browse_pets(&self) -> Result<Catalogue, ServiceError> {
+        let mut degraded = Vec::new();
+        match cache::get(&self.cache, "catalogue").await {
+            Ok(Some(json)) => {
+                if let Ok(pets) = serde_json::from_str::<Vec<Pet>>(&json) {
+                    return Ok(Catalogue {
+                        pets,
+                        source: "cache",
+                        degraded,
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(e) => degraded.push(format!("cache: {}", e.reason())),
+        }
+        let pets = db::list_pets(&self.db)
+            .await
+            .map_err(|e| ServiceError::at("load catalogue", e))?;
+        if degraded.is_empty() {
+            let json = serde_json::to_string(&pets).expect("pets serialise");
+            if let Err(e) = cache::set(&self.cache, "catalogue", &json, CATALOGUE_TTL).await {
+                degraded.push(format!("cache: {}", e.reason()));
+            }
+        }
+        Ok(Catalogue {
+            pets,
+            source: "database",
+            degraded,
+        })
+    }
+
+    /// A pet (through the cache) with recommendations for `customer_id`.
+    /// Recommendations are optional: when the advisor fails, the pet is still
+    /// returned and the failure is listed.
+    pub async fn get_pet_with_cache_and_recommendations(
+        &self,
+        pet_id: i64,
+        customer_id: Option<&str>,
+    ) -> Result<PetView, ServiceError> {
+        let catalogue = self.browse_pets().await?;
+        let mut degraded = catalogue.degraded.clone();
+        let pet = catalogue
+            .pets
+            .iter()
+            .find(|p| p.id == pet_id)
+            .cloned()
+            .ok_or_else(|| ServiceError::NotFound(format!("pet {pet_id}")))?;
+        let mut recommendations = Vec::new();
+        if let Some(customer) = customer_id {
+            let history = match db::customer_history(&self.db, customer).await {
+                Ok(h) => h,
+                Err(e) => {
+                    degraded.push(format!("history: {}", e.reason()));
+                    Vec::new()
+                }
+            };
+            match advisor::recommend(
+                self.advisor.clone(),
+                catalogue.pets,
+                history,
+                Some(pet.clone()),
+                3,
+            )
+            .await
+            {
+                Ok(r) => recommendations = r,
+                Err(e) => degraded.push(format!("recommendations: {}", e.reason())),
+            }
+        }
+        Ok(PetView {
+            pet,
+            recommendations,
+            source: catalogue.source,
+            degraded,
+        })
+    }
+
+    /// Places an order: load the customer and the pet, reserve stock, take the
+    /// payment, save the order with its event. The payment is never retried
+    /// blindly; it carries the order id as its idempotency key, and any step
+    /// that fails after it voids (refunds) it and gives the stock back.
+    pub async fn create_order_with_resilience(
+        &self,
+        customer_id: &str,
+        pet_id: i64,
+        payment: PaymentRequest,
+    ) -> Result<OrderResult, ServiceError> {
+        if customer_id.trim().is_empty() {
+            return Err(ServiceError::Invalid(
+                "customer_id must not be empty".into(),
+            ));
+        }
+        if !db::customer_exists(&self.db, customer_id)
+            .await
+            .map_err(|e| ServiceError::at("load customer", e))?
+        {
+            return Err(ServiceError::NotFound(format!("customer {customer_id}")));
+        }
+        let pet = self.get_pet(pet_id).await?;
+        let amount_cents = match payment.amount {
+            Some(amount) => cents(amount)?,
+            None => pet.price_cents,
+        };
+        if !db::reserve_stock(&self.db, pet_id)
+            .await
+            .map_err(|e| ServiceError::at("reserve stock", e))?
+        {
+            return Err(ServiceError::OutOfStock(pet_id));
+        }
+
+        let order_id = self.new_order_id();
+        let paid = gateway::charge(self.gateway.clone(), order_id.clone(), amount_cents).await;
+        let paid = match paid {
+            Ok(p) => p,
+            Err(e) => {
+                let mut error = ServiceError::at("take payment", e.clone());
+                // A timeout or an unclear failure may have charged: void the key
+                // so the charge is refunded, or refused if it arrives late.
+                let unclear = matches!(&e, DepError::Failed(_))
+                    || matches!(&e, DepError::Resilience(r) if r.is_timeout());
+                if unclear {
+                    if let Err(void_error) =
+                        gateway::void(self.gateway.clone(), order_id.clone()).await
+                    {
+                        error = with_note(
+                            error,
+                            &format!("voiding payment {order_id} failed: {void_error}"),
+                        );
+                    }
+                }
+                self.give_back(pet_id).await;
+                return Err(error);
+            }
+        };
+
+        let order = Order {
+            id: order_id.clone(),
+            customer_id: customer_id.to_owned(),
+            pet_id,
+            amount_cents,
+            payment_id: paid.payment_id.clone(),
+            status: "confirmed".into(),
+        };
+        let payload = serde_json::json!({"type": "order_created", "order": order}).to_string();
+        if let Err(e) = db::save_order(&self.db, &order, "petstore.orders.created", &payload).await
+        {
+            let mut error = ServiceError::at("save order", e);
+            if let Err(void_error) = gateway::void(self.gateway.clone(), order_id.clone()).await {
+                error = with_note(
+                    error,
+                    &format!("refunding payment {} failed: {void_error}", paid.payment_id),
+                );
+            }
+            self.give_back(pet_id).await;
+            return Err(error);
+        }
+
+        let mut degraded = Vec::new();
+        if let Err(e) = cache::set(
+            &self.cache,
+            &format!("order:{order_id}"),
+            &payload,
+            ORDER_STATUS_TTL,
+        )
+        .await
+        {
+            degraded.push(format!("cache: {}", e.reason()));
+        }
+        let events = match self.events.relay(&self.db).await {
+            Ok(report) => report,
+            Err(e) => RelayReport {
+                error: Some(e.reason()),
+                ..RelayReport::default()
+            },
+        };
+        if let Some(reason) = &events.error {
+            degraded.push(format!("events: {reason}; kept in the outbox"));
+        }
+        Ok(OrderResult {
+            order,
+            payment: paid,
+            events,
+            degraded,
+        })
+    }
+
+    /// One order: its status from the cache when present, else the database.
+    pub async fn get_order(&self, id: &str) -> Result<OrderView, ServiceError> {
+        let mut degraded = Vec::new();
+        match cache::get(&self.cache, &format!("order:{id}")).await {
+            Ok(Some(json)) => {
+                if let Some(order) = serde_json::from_str::<serde_json::Value>(&json)
+                    .ok()
+                    .and_then(|v| serde_json::from_value::<Order>(v["order"].clone()).ok())
+                {
+                    return Ok(OrderView {
+                        order,
+                        source: "cache",
+                        degraded,
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(e) => degraded.push(format!("cache: {}", e.reason())),
+        }
+        let order = db::get_order(&self.db, id)
+            .await
+            .map_err(|e| ServiceError::at("load order", e))?
+            .ok_or_else(|| ServiceError::NotFound(format!("order {id}")))?;
+        Ok(OrderView {
+            order,
+            source: "database",
+            degraded,
+        })
+    }
+
+    async fn give_back(&self, pet_id: i64) {
+        // Best effort: the database may be the failing step.
+        let _ = db::release_stock(&self.db, pet_id).await;
+    }
+
+    fn new_order_id(&self) -> String {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        format!(
+            "ord-{nanos:x}-{}",
+            self.order_seq.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+fn with_note(error: ServiceError, note: &str) -> ServiceError {
+    match error {
+        ServiceError::DependencyFailed { step, message } => ServiceError::DependencyFailed {
+            step,
+            message: format!("{message}; {note}"),
+        },
+        other => ServiceError::DependencyFailed {
+            step: "take payment",
+            message: format!("{other}; {note}"),
+        },
+    }
+}
