@@ -274,11 +274,23 @@ impl Db {
             .store(latency.as_millis() as u64, Ordering::Relaxed);
     }
 
-    async fn latency(&self) {
+    /// The injected latency: on PostgreSQL a real server-side `pg_sleep`, on
+    /// SQLite (which has no sleep) a pause before the query.
+    async fn latency(&self) -> Result<(), DepError> {
         let ms = self.injected_latency_ms.load(Ordering::Relaxed);
-        if ms > 0 {
+        if ms == 0 {
+            return Ok(());
+        }
+        if self.postgres {
+            sqlx::query("SELECT pg_sleep($1)")
+                .bind(ms as f64 / 1000.0)
+                .execute(&self.pool)
+                .await
+                .map_err(failed)?;
+        } else {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
+        Ok(())
     }
 
     /// Whether this is PostgreSQL (else SQLite).
@@ -317,7 +329,7 @@ fn pet_from(row: &sqlx::any::AnyRow) -> Result<Pet, sqlx::Error> {
 /// One pet, if it exists.
 #[database_call(dependency = "petstore_database")]
 pub async fn get_pet(db: &Db, id: i64) -> Result<Option<Pet>, DepError> {
-    db.latency().await;
+    db.latency().await?;
     let row = sqlx::query("SELECT id, name, species, breed, age_years, price_cents, stock, traits FROM pets WHERE id = $1")
         .bind(id)
         .fetch_optional(&db.pool)
@@ -329,7 +341,7 @@ pub async fn get_pet(db: &Db, id: i64) -> Result<Option<Pet>, DepError> {
 /// The whole catalogue, by id.
 #[database_call(dependency = "petstore_database")]
 pub async fn list_pets(db: &Db) -> Result<Vec<Pet>, DepError> {
-    db.latency().await;
+    db.latency().await?;
     let rows = sqlx::query("SELECT id, name, species, breed, age_years, price_cents, stock, traits FROM pets ORDER BY id")
         .fetch_all(&db.pool)
         .await
@@ -343,7 +355,7 @@ pub async fn list_pets(db: &Db) -> Result<Vec<Pet>, DepError> {
 /// Whether the customer exists.
 #[database_call(dependency = "petstore_database")]
 pub async fn customer_exists(db: &Db, id: &str) -> Result<bool, DepError> {
-    db.latency().await;
+    db.latency().await?;
     let row = sqlx::query("SELECT id FROM customers WHERE id = $1")
         .bind(id)
         .fetch_optional(&db.pool)
@@ -356,7 +368,7 @@ pub async fn customer_exists(db: &Db, id: &str) -> Result<bool, DepError> {
 /// the last pet cannot both succeed and stock never goes negative.
 #[database_call(dependency = "petstore_database")]
 pub async fn reserve_stock(db: &Db, pet_id: i64) -> Result<bool, DepError> {
-    db.latency().await;
+    db.latency().await?;
     let done = sqlx::query("UPDATE pets SET stock = stock - 1 WHERE id = $1 AND stock > 0")
         .bind(pet_id)
         .execute(&db.pool)
@@ -385,7 +397,7 @@ pub async fn save_order(
     subject: &str,
     payload: &str,
 ) -> Result<OutboxEvent, DepError> {
-    db.latency().await;
+    db.latency().await?;
     let mut tx = db.pool.begin().await.map_err(failed)?;
     sqlx::query(
         "INSERT INTO orders (id, customer_id, pet_id, amount_cents, payment_id, status) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -422,7 +434,7 @@ pub async fn save_order(
 /// One order, if it exists.
 #[database_call(dependency = "petstore_database")]
 pub async fn get_order(db: &Db, id: &str) -> Result<Option<Order>, DepError> {
-    db.latency().await;
+    db.latency().await?;
     let row = sqlx::query("SELECT id, customer_id, pet_id, amount_cents, payment_id, status FROM orders WHERE id = $1")
         .bind(id)
         .fetch_optional(&db.pool)
@@ -445,7 +457,7 @@ pub async fn get_order(db: &Db, id: &str) -> Result<Option<Order>, DepError> {
 /// The pets a customer has ordered, for recommendations.
 #[database_call(dependency = "petstore_database")]
 pub async fn customer_history(db: &Db, customer_id: &str) -> Result<Vec<Pet>, DepError> {
-    db.latency().await;
+    db.latency().await?;
     let rows = sqlx::query(
         "SELECT p.id, p.name, p.species, p.breed, p.age_years, p.price_cents, p.stock, p.traits \
          FROM pets p JOIN orders o ON o.pet_id = p.id WHERE o.customer_id = $1 ORDER BY o.id",
@@ -508,21 +520,4 @@ pub async fn outbox_counts(db: &Db) -> Result<(i64, i64), DepError> {
         row.try_get("pending").map_err(failed)?,
         row.try_get("done").map_err(failed)?,
     ))
-}
-
-/// A query that takes `seconds` on the server (PostgreSQL's `pg_sleep`): a
-/// real slow query for fault tests.
-#[database_call(dependency = "petstore_database")]
-pub async fn slow_query(db: &Db, seconds: f64) -> Result<(), DepError> {
-    if !db.postgres {
-        return Err(DepError::Failed(
-            "slow_query needs PostgreSQL (pg_sleep)".into(),
-        ));
-    }
-    sqlx::query("SELECT pg_sleep($1)")
-        .bind(seconds)
-        .execute(&db.pool)
-        .await
-        .map_err(failed)?;
-    Ok(())
 }

@@ -7,10 +7,9 @@ use crate::db;
 use crate::error::{DepError, ServiceError};
 use crate::gateway::{Fault, GatewayRules, GatewayStats};
 use crate::service::PaymentRequest;
-use crate::{advisor, cache, App, Settings, EMBEDDED_CONFIG};
+use crate::{advisor, cache, config_with, App, Settings};
 use resilience_runtime::{BreakerState, HealthSnapshot, ResilienceError, Runtime};
 use serde::Serialize;
-use serde_yaml::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -45,11 +44,11 @@ pub const DEMO_OVERRIDES: [(&str, &str, f64, &str); 4] = [
 
 /// The configuration the demo runs: the embedded file with [`DEMO_OVERRIDES`].
 pub fn demo_config() -> String {
-    let mut doc: Value = serde_yaml::from_str(EMBEDDED_CONFIG).expect("embedded config is YAML");
-    for (dep, key, value, _) in DEMO_OVERRIDES {
-        doc["resilience"]["external_dependencies"][dep][key] = Value::from(value);
-    }
-    serde_yaml::to_string(&doc).expect("serialises")
+    let overrides: Vec<(&str, &str, f64)> = DEMO_OVERRIDES
+        .iter()
+        .map(|(d, k, v, _)| (*d, *k, *v))
+        .collect();
+    config_with(&overrides)
 }
 
 /// Everything the demo measured.

@@ -67,6 +67,9 @@ pub enum ServiceError {
     },
     /// A dependency failed (502).
     DependencyFailed { step: &'static str, message: String },
+    /// Another error, with what happened while cleaning up after it
+    /// (same status as the inner error).
+    Noted(Box<ServiceError>, String),
 }
 
 impl ServiceError {
@@ -82,10 +85,16 @@ impl ServiceError {
         }
     }
 
+    /// Adds what happened while cleaning up after this error.
+    pub fn with_note(self, note: String) -> ServiceError {
+        ServiceError::Noted(Box::new(self), note)
+    }
+
     /// The `Retry-After` to send, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ServiceError::Unavailable { error, .. } => error.retry_after(),
+            ServiceError::Noted(inner, _) => inner.retry_after(),
             _ => None,
         }
     }
@@ -101,6 +110,7 @@ impl fmt::Display for ServiceError {
             ServiceError::Unavailable { step, error } | ServiceError::Timeout { step, error } => {
                 write!(f, "{step} failed: {error}")
             }
+            ServiceError::Noted(inner, note) => write!(f, "{inner}; {note}"),
             ServiceError::DependencyFailed { step, message } => {
                 write!(f, "{step} failed: {message}")
             }

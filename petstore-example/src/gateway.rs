@@ -81,6 +81,7 @@ struct Sim {
     charges: Mutex<HashMap<String, Charge>>,
     requests: AtomicU64,
     captured: AtomicU64,
+    refunded: AtomicU64,
 }
 
 /// A running gateway: its address and its counters.
@@ -97,6 +98,8 @@ pub struct GatewayStats {
     pub requests: u64,
     /// Charges captured (each idempotency key at most once).
     pub captured: u64,
+    /// Captured charges refunded by a void.
+    pub refunded: u64,
 }
 
 impl Gateway {
@@ -111,6 +114,7 @@ impl Gateway {
             charges: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
             captured: AtomicU64::new(0),
+            refunded: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/charges", post(charge_handler))
@@ -144,6 +148,7 @@ impl Gateway {
         GatewayStats {
             requests: self.sim.requests.load(Ordering::SeqCst),
             captured: self.sim.captured.load(Ordering::SeqCst),
+            refunded: self.sim.refunded.load(Ordering::SeqCst),
         }
     }
 }
@@ -156,25 +161,31 @@ struct ChargeRequest {
 
 type Reply = (StatusCode, Json<Value>);
 
-async fn charge_handler(State(sim): State<Arc<Sim>>, Json(req): Json<ChargeRequest>) -> Reply {
-    sim.requests.fetch_add(1, Ordering::SeqCst);
+/// Applies the fault switch to any request: `Some` is the reply to send.
+async fn fault(sim: &Sim) -> Option<Reply> {
     let (fault, slow_ms) = *sim.fault.lock().unwrap();
     match fault {
         Fault::Hang => std::future::pending::<()>().await,
         Fault::Slow => tokio::time::sleep(Duration::from_millis(slow_ms)).await,
         Fault::Fail => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"error": "gateway fault injected"})),
-            )
+            let body = Json(json!({"error": "gateway fault injected"}));
+            return Some((StatusCode::INTERNAL_SERVER_ERROR, body));
         }
         Fault::None => {}
+    }
+    None
+}
+
+async fn charge_handler(State(sim): State<Arc<Sim>>, Json(req): Json<ChargeRequest>) -> Reply {
+    sim.requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(reply) = fault(&sim).await {
+        return reply;
     }
     let (latency, unlucky) = {
         let mut rng = sim.rng.lock().unwrap();
         let (lo, hi) = sim.rules.latency;
         let span = hi.saturating_sub(lo).as_micros() as u64;
-        let latency = lo + Duration::from_micros(if span == 0 { 0 } else { rng.next() % span });
+        let latency = lo + Duration::from_micros(if span == 0 { 0 } else { rng.next_u64() % span });
         (latency, rng.unit() < sim.rules.failure_rate)
     };
     tokio::time::sleep(latency).await;
@@ -236,11 +247,16 @@ async fn charge_handler(State(sim): State<Arc<Sim>>, Json(req): Json<ChargeReque
 /// Refunds a captured charge, or voids a key not yet charged so that a late
 /// charge with it is refused.
 async fn void_handler(State(sim): State<Arc<Sim>>, Path(key): Path<String>) -> Reply {
+    if let Some(reply) = fault(&sim).await {
+        return reply;
+    }
     let mut charges = sim.charges.lock().unwrap();
     let next = match charges.remove(&key) {
-        Some(Charge::Captured { payment_id, .. }) | Some(Charge::Refunded { payment_id }) => {
+        Some(Charge::Captured { payment_id, .. }) => {
+            sim.refunded.fetch_add(1, Ordering::SeqCst);
             Charge::Refunded { payment_id }
         }
+        Some(Charge::Refunded { payment_id }) => Charge::Refunded { payment_id },
         Some(Charge::Voided) | None => Charge::Voided,
     };
     let status = if matches!(next, Charge::Refunded { .. }) {
@@ -256,6 +272,7 @@ async fn stats_handler(State(sim): State<Arc<Sim>>) -> Json<Value> {
     Json(json!({
         "requests": sim.requests.load(Ordering::SeqCst),
         "captured": sim.captured.load(Ordering::SeqCst),
+        "refunded": sim.refunded.load(Ordering::SeqCst),
     }))
 }
 

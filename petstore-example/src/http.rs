@@ -33,6 +33,17 @@ pub fn router(store: Petstore) -> Router {
         .with_state(store)
 }
 
+/// [`router`] with every request run in `runtime`'s scope, for tests and for
+/// embedding beside other runtimes.
+pub fn router_in(store: Petstore, runtime: resilience_runtime::Runtime) -> Router {
+    router(store).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let runtime = runtime.clone();
+            async move { runtime.scope(next.run(request)).await }
+        },
+    ))
+}
+
 /// A status, a message, and maybe a `Retry-After` in seconds.
 pub struct ApiError(StatusCode, String, Option<u64>);
 
@@ -50,14 +61,20 @@ impl IntoResponse for ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        let status = match &e {
+        let mut inner = &e;
+        while let ServiceError::Noted(e, _) = inner {
+            inner = e;
+        }
+        let status = match inner {
             ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::OutOfStock(_) => StatusCode::CONFLICT,
             ServiceError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
             ServiceError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ServiceError::DependencyFailed { .. } => StatusCode::BAD_GATEWAY,
+            ServiceError::DependencyFailed { .. } | ServiceError::Noted(..) => {
+                StatusCode::BAD_GATEWAY
+            }
         };
         let retry = e
             .retry_after()

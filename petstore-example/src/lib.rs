@@ -28,6 +28,17 @@ use std::path::PathBuf;
 /// The project's configuration, embedded so the demo needs no files.
 pub const EMBEDDED_CONFIG: &str = include_str!("../../config/enhanced_config.yaml");
 
+/// The embedded configuration with some keys of some dependencies changed:
+/// `(dependency, key, value)`. The demo and the tests use it for short timings.
+pub fn config_with(overrides: &[(&str, &str, f64)]) -> String {
+    let mut doc: serde_yaml::Value =
+        serde_yaml::from_str(EMBEDDED_CONFIG).expect("embedded config is YAML");
+    for (dep, key, value) in overrides {
+        doc["resilience"]["external_dependencies"][*dep][*key] = serde_yaml::Value::from(*value);
+    }
+    serde_yaml::to_string(&doc).expect("serialises")
+}
+
 /// Where the dependencies are. Unset URLs mean the embedded defaults.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {

@@ -236,10 +236,8 @@ impl Petstore {
                     if let Err(void_error) =
                         gateway::void(self.gateway.clone(), order_id.clone()).await
                     {
-                        error = with_note(
-                            error,
-                            &format!("voiding payment {order_id} failed: {void_error}"),
-                        );
+                        error = error
+                            .with_note(format!("voiding payment {order_id} failed: {void_error}"));
                     }
                 }
                 self.give_back(pet_id).await;
@@ -260,10 +258,10 @@ impl Petstore {
         {
             let mut error = ServiceError::at("save order", e);
             if let Err(void_error) = gateway::void(self.gateway.clone(), order_id.clone()).await {
-                error = with_note(
-                    error,
-                    &format!("refunding payment {} failed: {void_error}", paid.payment_id),
-                );
+                error = error.with_note(format!(
+                    "refunding payment {} failed: {void_error}",
+                    paid.payment_id
+                ));
             }
             self.give_back(pet_id).await;
             return Err(error);
@@ -342,18 +340,5 @@ impl Petstore {
             "ord-{nanos:x}-{}",
             self.order_seq.fetch_add(1, Ordering::Relaxed)
         )
-    }
-}
-
-fn with_note(error: ServiceError, note: &str) -> ServiceError {
-    match error {
-        ServiceError::DependencyFailed { step, message } => ServiceError::DependencyFailed {
-            step,
-            message: format!("{message}; {note}"),
-        },
-        other => ServiceError::DependencyFailed {
-            step: "take payment",
-            message: format!("{other}; {note}"),
-        },
     }
 }

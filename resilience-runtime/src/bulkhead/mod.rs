@@ -8,6 +8,8 @@ pub(crate) use thread_pool::ThreadPool;
 
 use crate::config::BulkheadConfig;
 
+// The semaphore is large on purpose: its word sits on a cache line of its own.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Bulkhead {
     Semaphore(Semaphore),
     ThreadPool(ThreadPool),

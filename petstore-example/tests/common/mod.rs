@@ -1,0 +1,116 @@
+//! Shared by the petstore's integration tests: starting a store on a fresh
+//! SQLite file, serving it, and a small HTTP client.
+
+#![allow(dead_code)]
+
+use petstore_example::{config_with, http, App, Settings};
+use resilience_runtime::Runtime;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Short timings so fault tests finish quickly.
+pub const FAST: [(&str, &str, f64); 6] = [
+    ("petstore_database", "timeout_seconds", 0.5),
+    ("petstore_database", "max_wait_seconds", 0.0),
+    ("payment_gateway", "timeout_seconds", 0.5),
+    ("payment_gateway", "circuit_breaker_timeout", 1.0),
+    ("redis_cache", "timeout_seconds", 0.3),
+    ("ml_pet_advisor", "timeout_seconds", 1.0),
+];
+
+/// A fresh SQLite URL for this test.
+pub fn sqlite_url() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join("petstore-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!(
+        "{}-{}.db",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_file(&path);
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// A running service: its address, its app and its runtime.
+pub struct Served {
+    pub addr: SocketAddr,
+    pub app: App,
+    pub rt: Runtime,
+}
+
+/// Starts the app with `settings` (a fresh SQLite file unless given) and
+/// serves it on a loopback port inside its own runtime.
+pub async fn serve(mut settings: Settings) -> Served {
+    if settings.database_url.is_none() {
+        settings.database_url = Some(sqlite_url());
+    }
+    let rt = Runtime::from_yaml_str(&config_with(&FAST)).unwrap();
+    let app = App::start(settings).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = http::router_in(app.store.clone(), rt.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Served { addr, app, rt }
+}
+
+/// A response: status, headers (lower-case names) and JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one HTTP/1.1 request and reads the whole response.
+pub async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Reply {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.unwrap_or("");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(payload).unwrap_or(Value::Null),
+    }
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> Reply {
+    request(addr, "GET", path, None).await
+}
+
+pub async fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
+    request(addr, "POST", path, Some(body)).await
+}

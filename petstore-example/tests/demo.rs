@@ -1,0 +1,107 @@
+//! The demo's scenarios end to end, with the figures the issue asks for.
+
+use petstore_example::demo;
+use resilience_runtime::BreakerState;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_true_numbers_for_every_scenario() {
+    let out = std::env::temp_dir().join(format!("petstore-demo-test-{}.json", std::process::id()));
+    let mut lines = Vec::new();
+    let report = demo::run(7, out.clone(), |l| lines.push(l)).await.unwrap();
+
+    assert_eq!(report.basic.pet.name, "Rex");
+    assert_eq!(report.basic.catalogue_sources, ["database", "cache"]);
+    assert_eq!(report.basic.amount_cents, 29999);
+    assert_eq!(report.basic.recommendations.len(), 3);
+
+    let b = &report.bulkhead;
+    assert_eq!(
+        (
+            b.concurrent_calls,
+            b.limit,
+            b.admitted,
+            b.admitted_succeeded,
+            b.rejected
+        ),
+        (15, 10, 10, 10, 5)
+    );
+    assert_eq!(
+        (b.breaker_state, b.breaker_failures),
+        (BreakerState::Closed, 0)
+    );
+
+    let cb = &report.circuit_breaker;
+    let steps: Vec<_> = cb
+        .declined
+        .iter()
+        .map(|s| (s.state, s.failure_count, s.failure_threshold))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (BreakerState::Closed, 1, 3),
+            (BreakerState::Closed, 2, 3),
+            (BreakerState::Open, 3, 3)
+        ]
+    );
+    assert!(cb
+        .declined
+        .iter()
+        .all(|s| s.outcome.contains("Payment amount exceeds limit")));
+    assert!(
+        cb.short_circuited
+            .outcome
+            .contains("circuit breaker is open"),
+        "{}",
+        cb.short_circuited.outcome
+    );
+    assert_eq!(
+        cb.gateway_before.requests,
+        cb.gateway_after_short_circuit.requests
+    );
+    assert_eq!(
+        (cb.probe.outcome.as_str(), cb.probe.state),
+        ("paid", BreakerState::Closed)
+    );
+
+    let t = &report.timeouts;
+    assert!((1000.0..1500.0).contains(&t.slow_db_ms), "{}", t.slow_db_ms);
+    assert!(t.slow_db_error.contains("timed out after 1s"));
+    assert!((1000.0..1500.0).contains(&t.slow_ml_ms), "{}", t.slow_ml_ms);
+    assert!(
+        t.pool_saturated_rejection.contains("rejected"),
+        "{}",
+        t.pool_saturated_rejection
+    );
+    assert!(
+        t.db_latency_ms.max < 100.0,
+        "database reads stay fast: {:?}",
+        t.db_latency_ms
+    );
+    assert!(
+        t.cache_latency_ms.max < 50.0,
+        "cache reads stay fast: {:?}",
+        t.cache_latency_ms
+    );
+
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let deps = written["dependencies"].as_object().unwrap();
+    assert_eq!(deps.len(), 5);
+    for (name, d) in deps {
+        if let Some(rate) = d["bulkhead"]["success_rate"].as_f64() {
+            assert!((0.0..=1.0).contains(&rate), "{name}: {rate}");
+        }
+    }
+    assert_eq!(deps["kafka_events"]["status"], "idle");
+    assert_eq!(
+        deps["petstore_database"]["bulkhead"]["rejected_requests"],
+        5
+    );
+    assert_eq!(
+        deps["payment_gateway"]["bulkhead"]["short_circuited_requests"],
+        1
+    );
+    assert!(lines.iter().any(|l| l.contains("admitted: 10")));
+    let _ = std::fs::remove_file(out);
+}

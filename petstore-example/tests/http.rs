@@ -1,0 +1,278 @@
+//! Every route end to end on embedded defaults: SQLite, the in-process cache,
+//! the outbox and the in-process gateway. Includes bad input and the fault
+//! switches of the gateway.
+
+mod common;
+
+use common::{get, post, serve};
+use petstore_example::gateway::Fault;
+use petstore_example::Settings;
+use std::time::{Duration, Instant};
+
+fn order(customer: &str, pet: i64, amount: f64) -> String {
+    format!(
+        r#"{{"customer_id": "{customer}", "pet_id": {pet}, "payment": {{"amount": {amount}}}}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_an_order_round_trip() {
+    let s = serve(Settings::default()).await;
+    let pets = get(s.addr, "/pets").await;
+    assert_eq!(pets.status, 200);
+    assert_eq!(pets.body["pets"].as_array().unwrap().len(), 12);
+    assert_eq!(pets.body["source"], "database");
+    assert_eq!(get(s.addr, "/pets").await.body["source"], "cache");
+
+    let pet = get(s.addr, "/pets/4?customer_id=customer_123").await;
+    assert_eq!(pet.status, 200);
+    assert_eq!(pet.body["pet"]["name"], "Buddy");
+    assert_eq!(pet.body["recommendations"].as_array().unwrap().len(), 3);
+    assert_eq!(pet.body["degraded"], serde_json::json!([]));
+
+    let placed = post(s.addr, "/orders", &order("customer_123", 1, 299.99)).await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    assert_eq!(placed.body["payment"]["amount_cents"], 29999);
+    assert_eq!(
+        placed.body["events"]["pending"], 1,
+        "the event waits in the outbox"
+    );
+    let id = placed.body["order"]["id"].as_str().unwrap().to_owned();
+    let fetched = get(s.addr, &format!("/orders/{id}")).await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.body["order"]["status"], "confirmed");
+    assert_eq!(
+        fetched.body["order"]["payment_id"],
+        placed.body["payment"]["payment_id"]
+    );
+
+    let health = get(s.addr, "/health").await;
+    assert_eq!(health.status, 200);
+    let snapshot = get(s.addr, "/health/resilience").await;
+    assert_eq!(snapshot.status, 200);
+    let deps = snapshot.body["dependencies"].as_object().unwrap();
+    assert_eq!(deps.len(), 5);
+    assert_eq!(
+        deps["payment_gateway"]["bulkhead"]["successful_requests"],
+        1
+    );
+    assert_eq!(
+        deps["kafka_events"]["status"], "idle",
+        "no broker configured: the outbox is the store"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_status_and_a_message_to_act_on() {
+    let s = serve(Settings::default()).await;
+    let cases = [
+        (get(s.addr, "/pets/abc").await, 400, "whole number"),
+        (get(s.addr, "/pets/999").await, 404, "pet 999 not found"),
+        (
+            get(s.addr, "/orders/nope").await,
+            404,
+            "order nope not found",
+        ),
+        (
+            post(s.addr, "/orders", "{not json").await,
+            400,
+            "expected a JSON body",
+        ),
+        (
+            post(s.addr, "/orders", r#"{"pet_id": 1}"#).await,
+            422,
+            "customer_id",
+        ),
+        (
+            post(
+                s.addr,
+                "/orders",
+                r#"{"customer_id": "alice", "pet_id": "one"}"#,
+            )
+            .await,
+            422,
+            "pet_id",
+        ),
+        (
+            post(s.addr, "/orders", &order("alice", 1, -5.0)).await,
+            422,
+            "positive",
+        ),
+        (
+            post(s.addr, "/orders", &order("nobody", 1, 10.0)).await,
+            404,
+            "customer nobody not found",
+        ),
+        (
+            post(s.addr, "/orders", &order("alice", 999, 10.0)).await,
+            404,
+            "pet 999 not found",
+        ),
+        (get(s.addr, "/nowhere").await, 404, "no such route"),
+    ];
+    for (reply, status, text) in cases {
+        assert_eq!(reply.status, status, "{reply:?}");
+        let message = reply.body["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(text),
+            "{message:?} should mention {text:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_orders_for_the_last_pet_sell_it_once_and_charge_once() {
+    let s = serve(Settings::default()).await;
+    let gateway = s.app.gateway.clone().unwrap();
+    let before = gateway.stats();
+    // Luna (pet 7) has one in stock.
+    let orders: Vec<_> = (0..5)
+        .map(|_| {
+            let addr = s.addr;
+            tokio::spawn(async move { post(addr, "/orders", &order("bob", 7, 499.99)).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for o in orders {
+        statuses.push(o.await.unwrap().status);
+    }
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409]);
+    assert_eq!(
+        gateway.stats().captured - before.captured,
+        1,
+        "one payment, for the one order"
+    );
+    let pet = get(s.addr, "/pets/7").await;
+    assert!(pet.status == 200);
+    let stock = petstore_example::db::get_pet(&s.app.store.db, 7);
+    assert_eq!(
+        s.rt.scope(stock).await.unwrap().unwrap().stock,
+        0,
+        "never negative"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declined_payments_open_the_breaker_then_503_with_retry_after_then_recovery() {
+    let s = serve(Settings::default()).await;
+    for _ in 0..3 {
+        let r = post(s.addr, "/orders", &order("alice", 3, 15000.0)).await;
+        assert_eq!(r.status, 402, "{:?}", r.body);
+        assert!(r.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Payment amount exceeds limit"));
+    }
+    let requests = s.app.gateway.as_ref().unwrap().stats().requests;
+    let refused = post(s.addr, "/orders", &order("alice", 3, 100.0)).await;
+    assert_eq!(refused.status, 503, "{:?}", refused.body);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert_eq!(
+        s.app.gateway.as_ref().unwrap().stats().requests,
+        requests,
+        "never reached the gateway"
+    );
+    let health = get(s.addr, "/health").await;
+    assert_eq!(
+        health.status, 503,
+        "payment_gateway is critical and unavailable"
+    );
+    assert_eq!(health.body["status"], "fail");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let probe = post(s.addr, "/orders", &order("alice", 3, 100.0)).await;
+    assert_eq!(probe.status, 201, "{:?}", probe.body);
+    assert_eq!(get(s.addr, "/health").await.status, 200);
+    // Stock of pet 3: 20, minus the one paid order; refused orders gave theirs back.
+    let pet =
+        s.rt.scope(petstore_example::db::get_pet(&s.app.store.db, 3))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(pet.stock, 19);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_fault_switches_fail_then_recover() {
+    let s = serve(Settings::default()).await;
+    let gateway = s.app.gateway.clone().unwrap();
+    gateway.set_fault(Fault::Fail, Duration::ZERO);
+    // Each order fails its charge and then its void: two failures an order.
+    let first = post(s.addr, "/orders", &order("alice", 2, 199.99)).await;
+    assert_eq!(first.status, 502, "{:?}", first.body);
+    assert!(
+        first.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("voiding payment"),
+        "{:?}",
+        first.body
+    );
+    let second = post(s.addr, "/orders", &order("alice", 2, 199.99)).await;
+    assert_eq!(
+        second.status, 502,
+        "the charge fails, its void trips the breaker (3/3)"
+    );
+    let third = post(s.addr, "/orders", &order("alice", 2, 199.99)).await;
+    assert_eq!(third.status, 503, "{:?}", third.body);
+    assert!(third.header("retry-after").is_some());
+    gateway.set_fault(Fault::None, Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        post(s.addr, "/orders", &order("alice", 2, 199.99))
+            .await
+            .status,
+        201
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_timeout_is_504_and_the_late_charge_is_voided() {
+    let s = serve(Settings::default()).await;
+    let gateway = s.app.gateway.clone().unwrap();
+    gateway.set_fault(Fault::Slow, Duration::from_millis(1500));
+    let start = Instant::now();
+    let r = post(s.addr, "/orders", &order("alice", 5, 349.99)).await;
+    assert_eq!(r.status, 504, "{:?}", r.body);
+    assert!(
+        start.elapsed() < Duration::from_millis(1400),
+        "the caller returns at the 0.5 s timeout"
+    );
+    // The slow charge and the slow void both land on the gateway later;
+    // whichever comes first, no money stays taken.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stats = gateway.stats();
+    assert_eq!(
+        stats.captured, stats.refunded,
+        "no payment without its order: {stats:?}"
+    );
+    let pet =
+        s.rt.scope(petstore_example::db::get_pet(&s.app.store.db, 5))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(pet.stock, 2, "the stock was given back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_database_is_504_quickly_while_other_routes_keep_working() {
+    let s = serve(Settings::default()).await;
+    s.app.store.db.inject_latency(Duration::from_secs(3));
+    let start = Instant::now();
+    let r = get(s.addr, "/pets/1").await;
+    assert_eq!(r.status, 504, "{:?}", r.body);
+    assert!(start.elapsed() < Duration::from_millis(1500));
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 500ms"),
+        "{:?}",
+        r.body
+    );
+    let health = get(s.addr, "/health/resilience").await;
+    assert_eq!(health.status, 200);
+    s.app.store.db.inject_latency(Duration::ZERO);
+    assert_eq!(get(s.addr, "/pets/1").await.status, 200);
+}
