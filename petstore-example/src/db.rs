@@ -312,6 +312,13 @@ fn redact(url: &str) -> String {
     }
 }
 
+fn pets_from(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Pet>, DepError> {
+    rows.iter()
+        .map(pet_from)
+        .collect::<Result<_, _>>()
+        .map_err(failed)
+}
+
 fn pet_from(row: &sqlx::any::AnyRow) -> Result<Pet, sqlx::Error> {
     let traits: String = row.try_get("traits")?;
     Ok(Pet {
@@ -346,10 +353,7 @@ pub async fn list_pets(db: &Db) -> Result<Vec<Pet>, DepError> {
         .fetch_all(&db.pool)
         .await
         .map_err(failed)?;
-    rows.iter()
-        .map(pet_from)
-        .collect::<Result<_, _>>()
-        .map_err(failed)
+    pets_from(&rows)
 }
 
 /// Whether the customer exists.
@@ -466,10 +470,7 @@ pub async fn customer_history(db: &Db, customer_id: &str) -> Result<Vec<Pet>, De
     .fetch_all(&db.pool)
     .await
     .map_err(failed)?;
-    rows.iter()
-        .map(pet_from)
-        .collect::<Result<_, _>>()
-        .map_err(failed)
+    pets_from(&rows)
 }
 
 /// Events not yet delivered to the broker, oldest first.

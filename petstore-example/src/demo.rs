@@ -4,9 +4,9 @@
 //! the runtime's snapshot or measured here.
 
 use crate::db;
-use crate::error::{DepError, ServiceError};
+use crate::error::DepError;
 use crate::gateway::{Fault, GatewayRules, GatewayStats};
-use crate::service::PaymentRequest;
+use crate::service::{PaymentRequest, Petstore};
 use crate::{advisor, cache, config_with, App, Settings};
 use resilience_runtime::{BreakerState, HealthSnapshot, ResilienceError, Runtime};
 use serde::Serialize;
@@ -137,11 +137,32 @@ fn breaker_step(rt: &Runtime, amount: f64, outcome: String) -> BreakerStep {
     }
 }
 
-fn outcome<T>(r: &Result<T, ServiceError>) -> String {
-    match r {
-        Ok(_) => "paid".into(),
+/// Orders pet 3 for alice, paying `amount`, and reports the payment breaker.
+async fn pay(
+    store: &Petstore,
+    rt: &Runtime,
+    amount: f64,
+    say: &mut impl FnMut(String),
+) -> BreakerStep {
+    let payment = PaymentRequest {
+        amount: Some(amount),
+    };
+    let outcome = match store
+        .create_order_with_resilience("alice", 3, payment)
+        .await
+    {
+        Ok(_) => "paid".to_owned(),
         Err(e) => e.to_string(),
-    }
+    };
+    let step = breaker_step(rt, amount, outcome);
+    say(format!(
+        "   payment {amount:.2}: {} -> breaker {} ({}/{})",
+        step.outcome,
+        state_name(step.state),
+        step.failure_count,
+        step.failure_threshold
+    ));
+    step
 }
 
 /// Runs the five scenarios. `say` receives the human-readable lines.
@@ -289,70 +310,22 @@ async fn scenarios(
     say("\n3. Circuit breaker: payments of 15000.00 exceed the gateway's limit".into());
     let mut declined = Vec::new();
     for _ in 0..3 {
-        let r = store
-            .create_order_with_resilience(
-                "alice",
-                3,
-                PaymentRequest {
-                    amount: Some(15000.0),
-                },
-            )
-            .await;
-        let step = breaker_step(rt, 15000.0, outcome(&r));
-        say(format!(
-            "   payment 15000.00: {} -> breaker {} ({}/{})",
-            step.outcome,
-            state_name(step.state),
-            step.failure_count,
-            step.failure_threshold
-        ));
-        declined.push(step);
+        declined.push(pay(store, rt, 15000.0, say).await);
     }
     let gateway_before = gateway.stats();
-    let r = store
-        .create_order_with_resilience(
-            "alice",
-            3,
-            PaymentRequest {
-                amount: Some(100.0),
-            },
-        )
-        .await;
-    let short_circuited = breaker_step(rt, 100.0, outcome(&r));
+    let short_circuited = pay(store, rt, 100.0, say).await;
     let gateway_after = gateway.stats();
-    say(format!("   payment 100.00: {}", short_circuited.outcome));
     say(format!(
         "   gateway requests: {} before the 100.00 payment, {} after",
         gateway_before.requests, gateway_after.requests
     ));
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let after_wait = breaker_step(rt, 0.0, String::new());
     say(format!(
         "   after 2 s: breaker {}",
-        state_name(
-            rt.health_snapshot().dependencies["payment_gateway"]
-                .circuit_breaker
-                .as_ref()
-                .unwrap()
-                .state
-        )
+        state_name(after_wait.state)
     ));
-    let r = store
-        .create_order_with_resilience(
-            "alice",
-            3,
-            PaymentRequest {
-                amount: Some(100.0),
-            },
-        )
-        .await;
-    let probe = breaker_step(rt, 100.0, outcome(&r));
-    say(format!(
-        "   probe payment 100.00: {} -> breaker {} ({}/{})",
-        probe.outcome,
-        state_name(probe.state),
-        probe.failure_count,
-        probe.failure_threshold
-    ));
+    let probe = pay(store, rt, 100.0, say).await;
     let circuit_breaker = BreakerScenario {
         declined,
         short_circuited,

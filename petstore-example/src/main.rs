@@ -1,6 +1,7 @@
 //! `cargo run -p petstore-example` runs the demo on embedded defaults;
 //! `-- serve` runs the HTTP service; `-- gateway` runs the payment gateway alone.
 
+use petstore_example::events::Events;
 use petstore_example::{demo, gateway, http, App, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,6 +130,17 @@ async fn serve(mut args: Args) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     let app = App::start(settings).await?;
+    // Events left in the outbox while NATS was down go out without waiting
+    // for the next order.
+    if let Events::Nats(_) = app.store.events {
+        let store = app.store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                let _ = store.events.relay(&store.db).await;
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;

@@ -91,7 +91,7 @@ pub fn init_from_yaml_str(yaml: &str) -> Result<&'static Runtime, ConfigError> {
 /// The health of the runtime in force: the scoped one inside
 /// [`Runtime::scope`], else the global one, else the built-in defaults.
 pub fn health_snapshot() -> HealthSnapshot {
-    runtime::current(Runtime::health_snapshot)
+    runtime::current_snapshot()
 }
 
 /// What the attribute macros expand to. Not a public API.

@@ -207,12 +207,11 @@ pub(crate) fn global() -> &'static Runtime {
     GLOBAL.get().unwrap_or_else(|| &DEFAULTS)
 }
 
-/// The runtime in force for the current task.
-pub(crate) fn current<R>(f: impl FnOnce(&Runtime) -> R) -> R {
-    let mut f = Some(f);
+/// The snapshot of the runtime in force for the current task.
+pub(crate) fn current_snapshot() -> HealthSnapshot {
     CURRENT
-        .try_with(|rt| (f.take().expect("called once"))(rt))
-        .unwrap_or_else(|_| (f.take().expect("called once"))(global()))
+        .try_with(Runtime::health_snapshot)
+        .unwrap_or_else(|_| global().health_snapshot())
 }
 
 /// The dependency `site` calls, in the runtime in force. An index, not a
