@@ -7,7 +7,7 @@ use resilience_runtime::database_call;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +51,8 @@ pub struct Db {
     postgres: bool,
     /// Latency injected before each query, in milliseconds (demo and tests).
     injected_latency_ms: Arc<AtomicU64>,
+    /// Makes `save_order` fail inside its transaction (a fault switch).
+    failing_saves: Arc<AtomicBool>,
     next_seq: Arc<AtomicU64>,
 }
 
@@ -218,6 +220,7 @@ impl Db {
             pool,
             postgres: url.starts_with("postgres"),
             injected_latency_ms: Arc::new(AtomicU64::new(0)),
+            failing_saves: Arc::new(AtomicBool::new(false)),
             next_seq: Arc::new(AtomicU64::new(0)),
         };
         db.migrate()
@@ -266,6 +269,12 @@ impl Db {
         self.next_seq
             .store(seq.unwrap_or(0) as u64 + 1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Makes every `save_order` fail with a real SQL error inside its
+    /// transaction, which then rolls back (a fault switch for tests).
+    pub fn fail_saves(&self, fail: bool) {
+        self.failing_saves.store(fail, Ordering::Relaxed);
     }
 
     /// Adds `latency` before every query (a fault switch for demos and tests).
@@ -431,6 +440,12 @@ pub async fn save_order(
     .execute(&mut *tx)
     .await
     .map_err(failed)?;
+    if db.failing_saves.load(Ordering::Relaxed) {
+        sqlx::query("INSERT INTO fault_injected_missing_table VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+    }
     tx.commit().await.map_err(failed)?;
     Ok(event)
 }

@@ -276,3 +276,47 @@ async fn a_slow_database_is_504_quickly_while_other_routes_keep_working() {
     s.app.store.db.inject_latency(Duration::ZERO);
     assert_eq!(get(s.addr, "/pets/1").await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_save_refunds_the_payment_and_gives_the_stock_back() {
+    let s = serve(Settings::default()).await;
+    let gateway = s.app.gateway.clone().unwrap();
+    s.app.store.db.fail_saves(true);
+    let r = post(s.addr, "/orders", &order("alice", 6, 49.99)).await;
+    assert_eq!(r.status, 502, "{:?}", r.body);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("save order failed: database error"),
+        "{:?}",
+        r.body
+    );
+    let stats = gateway.stats();
+    assert_eq!(
+        (stats.captured, stats.refunded),
+        (1, 1),
+        "no payment without its order"
+    );
+    let pet =
+        s.rt.scope(petstore_example::db::get_pet(&s.app.store.db, 6))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(pet.stock, 8, "the stock was given back");
+    let (pending, _) =
+        s.rt.scope(petstore_example::db::outbox_counts(&s.app.store.db))
+            .await
+            .unwrap();
+    assert_eq!(
+        pending, 0,
+        "the transaction rolled back: no event without its order"
+    );
+    s.app.store.db.fail_saves(false);
+    assert_eq!(
+        post(s.addr, "/orders", &order("alice", 6, 49.99))
+            .await
+            .status,
+        201
+    );
+}
