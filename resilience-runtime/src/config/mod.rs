@@ -225,9 +225,9 @@ impl fmt::Display for ConfigError {
                     None => f.write_str("<config>")?,
                 }
                 if let Some(line) = line {
-                    write!(f, ":{line}")?;
+                    write!(f, ", line {line}")?;
                     if let Some(column) = column {
-                        write!(f, ":{column}")?;
+                        write!(f, ", column {column}")?;
                     }
                 }
                 if !path.is_empty() {

@@ -252,7 +252,7 @@ fn unknown_key_names_the_key_its_path_and_its_line() {
     assert_eq!(path, "resilience.bulkheads.database");
     assert_eq!(line, Some(5));
     assert!(text.contains("unknown key `max_concurent`"), "{text}");
-    assert!(text.contains("<config>:5:"), "{text}");
+    assert!(text.contains("<config>, line 5, column 7: "), "{text}");
 
     let (path, line, text) = invalid("resilience:\n  timeout_enabeld: true\n");
     assert_eq!((path.as_str(), line), ("resilience", Some(2)));
@@ -369,8 +369,10 @@ fn file_errors_name_the_file() {
     std::fs::write(&file, "resilience:\n  bogus: 1\n").unwrap();
     let err = Config::from_file(&file).unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with(&format!("{}:2:", file.display())),
+        err.to_string().starts_with(&format!(
+            "{}, line 2, column 3: resilience: unknown key `bogus`",
+            file.display()
+        )),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
