@@ -66,10 +66,7 @@ impl Runtime {
     }
 
     fn build(config: &Config, strict: bool) -> Result<Runtime, ConfigError> {
-        let mut configs: BTreeMap<String, DependencyConfig> = BTreeMap::new();
-        for name in config.dependency_names() {
-            configs.insert(name.to_owned(), config.configured(name).expect("listed")?);
-        }
+        let mut configs: BTreeMap<String, DependencyConfig> = config.dependencies().clone();
         let mut problems = Vec::new();
         for site in sites() {
             match configs.get(site.dependency) {

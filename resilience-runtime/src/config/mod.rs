@@ -11,6 +11,7 @@ pub use resolve::{BreakerConfig, BulkheadConfig, DependencyConfig, FailureRateCo
 
 use crate::Kind;
 use schema::{FileSection, ResilienceSection};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,8 @@ use std::path::{Path, PathBuf};
 pub(crate) struct Config {
     section: ResilienceSection,
     text: String,
+    /// Every entry under `external_dependencies`, resolved once at load.
+    dependencies: BTreeMap<String, DependencyConfig>,
 }
 
 impl Config {
@@ -28,15 +31,22 @@ impl Config {
         } else {
             serde_yaml::from_str(text).map_err(ConfigError::from_yaml)?
         };
-        let config = Config {
-            section: file.resilience.unwrap_or_default(),
+        let section = file.resilience.unwrap_or_default();
+        // Resolved now, so that cross-key mistakes surface at load.
+        let dependencies = section
+            .external_dependencies
+            .iter()
+            .map(|(name, entry)| {
+                resolve::resolve(&section, name, entry.kind, Some(entry))
+                    .map(|resolved| (name.clone(), resolved))
+                    .map_err(|e| e.located(text))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Config {
+            section,
             text: text.to_owned(),
-        };
-        // Resolve every entry now so that cross-key mistakes surface at load.
-        for name in config.section.external_dependencies.keys() {
-            config.configured(name).expect("listed")?;
-        }
-        Ok(config)
+            dependencies,
+        })
     }
 
     pub(crate) fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
@@ -48,21 +58,9 @@ impl Config {
         Config::from_yaml_str(&text).map_err(|e| e.in_file(path))
     }
 
-    /// The names under `external_dependencies`, sorted.
-    pub(crate) fn dependency_names(&self) -> impl Iterator<Item = &str> {
-        self.section
-            .external_dependencies
-            .keys()
-            .map(String::as_str)
-    }
-
-    /// The entry for `name`, if the file has one.
-    pub(crate) fn configured(&self, name: &str) -> Option<Result<DependencyConfig, ConfigError>> {
-        let entry = self.section.external_dependencies.get(name)?;
-        Some(
-            resolve::resolve(&self.section, name, entry.kind, Some(entry))
-                .map_err(|e| e.located(&self.text)),
-        )
+    /// The entries under `external_dependencies`, resolved, by name.
+    pub(crate) fn dependencies(&self) -> &BTreeMap<String, DependencyConfig> {
+        &self.dependencies
     }
 
     /// Kind-level defaults for a dependency the file does not list.
