@@ -105,3 +105,29 @@ async fn the_demo_shows_true_numbers_for_every_scenario() {
     assert!(lines.iter().any(|l| l.contains("admitted: 10")));
     let _ = std::fs::remove_file(out);
 }
+
+#[test]
+fn the_default_command_with_json_prints_the_report_and_writes_the_snapshot() {
+    let out = std::env::temp_dir().join(format!("petstore-cli-test-{}.json", std::process::id()));
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_petstore-example"))
+        .args(["--json", "--seed", "3", "--health-out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("stdout is one JSON document");
+    assert_eq!(report["bulkhead"]["admitted"], 10);
+    assert_eq!(report["bulkhead"]["rejected"], 5);
+    assert_eq!(report["circuit_breaker"]["probe"]["state"], "closed");
+    assert_eq!(report["health_path"], out.display().to_string());
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(written["dependencies"], report["health"]["dependencies"]);
+    let _ = std::fs::remove_file(out);
+
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_petstore-example"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unexpected argument \"--bogus\""));
+}
