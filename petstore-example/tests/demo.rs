@@ -114,13 +114,19 @@ fn the_default_command_with_json_prints_the_report_and_writes_the_snapshot() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("stdout is one JSON document");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&run.stdout).expect("stdout is one JSON document");
     assert_eq!(report["bulkhead"]["admitted"], 10);
     assert_eq!(report["bulkhead"]["rejected"], 5);
     assert_eq!(report["circuit_breaker"]["probe"]["state"], "closed");
     assert_eq!(report["health_path"], out.display().to_string());
-    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(written["dependencies"], report["health"]["dependencies"]);
     let _ = std::fs::remove_file(out);
 

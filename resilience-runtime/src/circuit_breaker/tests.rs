@@ -187,3 +187,107 @@ async fn window_below_the_rate_stays_closed() {
     let rate = b.failure_rate().unwrap();
     assert!((0.29..=0.41).contains(&rate), "{rate}");
 }
+
+/// A reference model of the breaker for calls made one at a time.
+#[derive(Debug)]
+struct Model {
+    threshold: u32,
+    recovery: u64,
+    successes_needed: u32,
+    state: BreakerState,
+    consecutive: u32,
+    probe_successes: u32,
+    open_until: u64,
+}
+
+impl Model {
+    /// One call at `now` (ms) with outcome `fails`; returns whether it was admitted.
+    fn call(&mut self, now: u64, fails: bool) -> bool {
+        if self.state == BreakerState::Open {
+            if now < self.open_until {
+                return false;
+            }
+            self.state = BreakerState::HalfOpen;
+            self.probe_successes = 0;
+        }
+        match (self.state, fails) {
+            (BreakerState::Closed, false) => self.consecutive = 0,
+            (BreakerState::Closed, true) => {
+                self.consecutive += 1;
+                if self.consecutive >= self.threshold {
+                    self.state = BreakerState::Open;
+                    self.open_until = now + self.recovery;
+                }
+            }
+            (BreakerState::HalfOpen, false) => {
+                self.probe_successes += 1;
+                if self.probe_successes >= self.successes_needed {
+                    self.state = BreakerState::Closed;
+                    self.consecutive = 0;
+                }
+            }
+            (BreakerState::HalfOpen, true) => {
+                self.state = BreakerState::Open;
+                self.open_until = now + self.recovery;
+            }
+            (BreakerState::Open, _) => unreachable!(),
+        }
+        true
+    }
+}
+
+proptest::proptest! {
+    /// Random outcomes and clock jumps: the breaker agrees with the model on
+    /// every admission, every state and every failure count.
+    #[test]
+    fn sequential_calls_follow_the_model(
+        threshold in 1u32..5,
+        recovery in 1u64..50,
+        successes_needed in 1u32..4,
+        steps in proptest::collection::vec((proptest::bool::ANY, 0u64..30), 1..80),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        rt.block_on(async {
+            let b = CircuitBreaker::new(BreakerConfig {
+                failure_threshold: threshold,
+                recovery_timeout: Duration::from_millis(recovery),
+                half_open_max_calls: 1,
+                success_threshold: successes_needed,
+                failure_rate: None,
+            });
+            let mut model = Model {
+                threshold,
+                recovery,
+                successes_needed,
+                state: BreakerState::Closed,
+                consecutive: 0,
+                probe_successes: 0,
+                open_until: 0,
+            };
+            let mut now = 0;
+            for (fails, wait) in steps {
+                advance(Duration::from_millis(wait)).await;
+                now += wait;
+                let admitted = match b.try_acquire() {
+                    Ok(ticket) => {
+                        if fails { b.on_failure(ticket) } else { b.on_success(ticket) }
+                        true
+                    }
+                    Err(retry_after) => {
+                        assert_eq!(retry_after, Duration::from_millis(model.open_until - now));
+                        false
+                    }
+                };
+                assert_eq!(admitted, model.call(now, fails), "{model:?}");
+                let expected_state = match model.state {
+                    BreakerState::Open if now >= model.open_until => BreakerState::HalfOpen,
+                    s => s,
+                };
+                assert_eq!(b.state(), expected_state, "{model:?}");
+                if model.state == BreakerState::Closed {
+                    assert_eq!(b.failure_count(), model.consecutive);
+                }
+            }
+        });
+    }
+}
