@@ -517,6 +517,7 @@ pub fn table(health: &HealthSnapshot) -> Vec<String> {
             )
         });
         let status = serde_json::to_value(d.status).expect("serialises");
+        let [ok, failed, timed_out, rejected, short_circuited, cancelled] = b.outcomes();
         rows.push(format!(
             "{:<18} {:<14} {:<15} {:>7} {:>6} {:>5} {:>6} {:>7} {:>8} {:>8} {:>9} {:>8}",
             name,
@@ -524,12 +525,12 @@ pub fn table(health: &HealthSnapshot) -> Vec<String> {
             breaker,
             format!("{}/{}", b.current_load, capacity),
             b.total_requests,
-            b.successful_requests,
-            b.failed_requests,
-            b.timed_out_requests,
-            b.rejected_requests,
-            b.short_circuited_requests,
-            b.cancelled_requests,
+            ok,
+            failed,
+            timed_out,
+            rejected,
+            short_circuited,
+            cancelled,
             b.success_rate
                 .map_or("-".to_owned(), |r| format!("{:.1}%", r * 100.0)),
         ));

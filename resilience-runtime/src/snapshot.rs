@@ -236,6 +236,28 @@ impl DependencyHealth {
 }
 
 impl BulkheadHealth {
+    /// The six outcome counters, in snapshot order: successful, failed,
+    /// timed out, rejected, short-circuited, cancelled. They sum to
+    /// `total_requests`.
+    ///
+    /// ```
+    /// let rt = resilience_runtime::Runtime::with_defaults();
+    /// for dependency in rt.health_snapshot().dependencies.values() {
+    ///     let b = &dependency.bulkhead;
+    ///     assert_eq!(b.outcomes().iter().sum::<u64>(), b.total_requests);
+    /// }
+    /// ```
+    pub fn outcomes(&self) -> [u64; 6] {
+        [
+            self.successful_requests,
+            self.failed_requests,
+            self.timed_out_requests,
+            self.rejected_requests,
+            self.short_circuited_requests,
+            self.cancelled_requests,
+        ]
+    }
+
     fn new(
         bulkhead_type: BulkheadType,
         max_concurrent: Option<u32>,

@@ -41,24 +41,13 @@ pub fn health(rt: &Runtime, dependency: &str) -> DependencyHealth {
 /// timed out, rejected, short-circuited, cancelled.
 pub fn counters(rt: &Runtime, dependency: &str) -> [u64; 6] {
     let b = health(rt, dependency).bulkhead;
+    let outcomes = b.outcomes();
     assert_eq!(
         b.total_requests,
-        b.successful_requests
-            + b.failed_requests
-            + b.timed_out_requests
-            + b.rejected_requests
-            + b.short_circuited_requests
-            + b.cancelled_requests,
+        outcomes.iter().sum::<u64>(),
         "the total is the sum of the outcomes"
     );
-    [
-        b.successful_requests,
-        b.failed_requests,
-        b.timed_out_requests,
-        b.rejected_requests,
-        b.short_circuited_requests,
-        b.cancelled_requests,
-    ]
+    outcomes
 }
 
 /// Yields until `condition` holds, for work finishing on other threads.
