@@ -4,6 +4,7 @@
 use proc_macro2::Span;
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
 use syn::{Error, Expr, ExprLit, Lit, LitStr, Result};
 
 /// The kinds the runtime knows, by their YAML names.
@@ -22,6 +23,8 @@ pub(crate) struct Args {
     pub operation: Option<LitStr>,
     /// The `Kind` variant name.
     pub kind: &'static str,
+    /// Where `on_pool` was written, if it was.
+    pub on_pool: Option<Span>,
 }
 
 #[derive(Default)]
@@ -29,6 +32,7 @@ struct Parsed {
     dependency: Option<LitStr>,
     operation: Option<LitStr>,
     kind: Option<LitStr>,
+    on_pool: Option<Span>,
 }
 
 /// `attribute` is the macro's name; `kind` is fixed for all but `resilient`.
@@ -74,6 +78,7 @@ pub(crate) fn parse(
         dependency,
         operation: parsed.operation,
         kind,
+        on_pool: parsed.on_pool,
     })
 }
 
@@ -84,6 +89,16 @@ impl Parsed {
             .get_ident()
             .map(ToString::to_string)
             .unwrap_or_default();
+        if name == "on_pool" {
+            if self.on_pool.is_some() {
+                return Err(meta.error("`on_pool` is given twice; keep one"));
+            }
+            if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                return Err(meta.error("`on_pool` takes no value: write just `on_pool`"));
+            }
+            self.on_pool = Some(meta.path.span());
+            return Ok(());
+        }
         let slot = match name.as_str() {
             "dependency" | "dependency_name" => &mut self.dependency,
             "operation" | "operation_name" => &mut self.operation,
@@ -91,7 +106,7 @@ impl Parsed {
             _ => {
                 let kind = if takes_kind { "`kind`, " } else { "" };
                 return Err(meta.error(format!(
-                    "unknown argument of #[{attribute}]: expected {kind}`dependency` or `operation`, \
+                    "unknown argument of #[{attribute}]: expected {kind}`dependency`, `operation` or `on_pool`, \
                      as in #[{attribute}(dependency = \"petstore_database\", operation = \"get_pet\")]"
                 )));
             }

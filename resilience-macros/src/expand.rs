@@ -21,13 +21,26 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
     }
     let ret = result_type(&sig.output, &sig.ident, attribute)?.clone();
     let blocking = sig.asyncness.is_none();
-    if blocking {
+    if let (Some(span), true) = (args.on_pool, blocking) {
+        return Err(Error::new(
+            span,
+            "`on_pool` is for an `async fn`; a plain fn already runs on a worker thread: remove `on_pool`",
+        ));
+    }
+    // Both run the body on another thread, so nothing may be borrowed.
+    let moves = blocking || args.on_pool.is_some();
+    if moves {
         if let Some(receiver) = sig.receiver() {
+            let what = if blocking {
+                "a blocking"
+            } else {
+                "an `on_pool`"
+            };
             return Err(Error::new(
                 receiver.span(),
                 format!(
-                    "a blocking #[{attribute}] function runs on a worker thread and cannot borrow \
-                     `self`; make it an `async fn`, or move what it needs into owned arguments"
+                    "{what} #[{attribute}] function runs on a worker thread and cannot borrow \
+                     `self`; move what it needs into owned arguments"
                 ),
             ));
         }
@@ -43,10 +56,10 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
         },
         |op| op.to_token_stream(),
     );
-    let flavor = if blocking {
-        quote!(Blocking)
-    } else {
-        quote!(Async)
+    let flavor = match (blocking, args.on_pool.is_some()) {
+        (true, _) => quote!(Blocking),
+        (false, true) => quote!(AsyncOnPool),
+        (false, false) => quote!(Async),
     };
     let site = quote! {
         static __RESILIENCE_SITE: #rt::CallSite = #rt::CallSite::new(
@@ -61,18 +74,26 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
         || quote_spanned!(ret.span()=> ::resilience_runtime::__private::assert_result::<#ret>();),
     );
 
+    // Each argument that moves to a worker thread is checked where it is declared.
+    let checks: Vec<TokenStream> = if moves {
+        sig.inputs
+            .iter()
+            .filter_map(|input| match input {
+                FnArg::Typed(arg) => match &*arg.pat {
+                    Pat::Ident(p) => {
+                        let name = &p.ident;
+                        Some(quote_spanned!(arg.ty.span()=> #rt::assert_blocking_argument(&#name);))
+                    }
+                    _ => None,
+                },
+                FnArg::Receiver(_) => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+
     let body = if blocking {
-        // Each argument moves to a worker thread: check it where it is declared.
-        let checks = sig.inputs.iter().filter_map(|input| match input {
-            FnArg::Typed(arg) => match &*arg.pat {
-                Pat::Ident(p) => {
-                    let name = &p.ident;
-                    Some(quote_spanned!(arg.ty.span()=> #rt::assert_blocking_argument(&#name);))
-                }
-                _ => None,
-            },
-            FnArg::Receiver(_) => None,
-        });
         // Spanned at the return type, so a missing `From<ResilienceError>`
         // is reported there.
         let call = quote_spanned!(ret.span()=> ::resilience_runtime::__private::call_blocking);
@@ -95,10 +116,15 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
             }
         });
         let stmts = &block.stmts;
-        let call = quote_spanned!(ret.span()=> ::resilience_runtime::__private::call);
+        let call = if args.on_pool.is_some() {
+            quote_spanned!(ret.span()=> ::resilience_runtime::__private::call_on_pool)
+        } else {
+            quote_spanned!(ret.span()=> ::resilience_runtime::__private::call)
+        };
         quote! {{
             #site
             #result_check
+            #(#checks)*
             #call(&__RESILIENCE_SITE, async move {
                 #fake_return
                 #(#stmts)*

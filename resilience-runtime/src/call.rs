@@ -93,6 +93,35 @@ where
     }
 }
 
+/// Runs an `on_pool` `async fn`'s body: on a thread-pool dependency it is
+/// driven to completion on one of the pool's workers, by that worker's own
+/// current-thread tokio runtime; on a semaphore dependency it runs in the
+/// caller's task like any `async fn`.
+#[doc(hidden)]
+pub async fn call_on_pool<F, T, E>(site: &'static CallSite, body: F) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: From<ResilienceError> + Send + 'static,
+{
+    if matches!(runtime::dependency(site).bulkhead, Bulkhead::ThreadPool(_)) {
+        call_blocking(site, move || worker_runtime(|rt| rt.block_on(body))).await
+    } else {
+        call(site, body).await
+    }
+}
+
+/// The calling worker thread's own tokio runtime, made on first use.
+fn worker_runtime<R>(f: impl FnOnce(&tokio::runtime::Runtime) -> R) -> R {
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a worker thread's tokio runtime");
+    }
+    RUNTIME.with(f)
+}
+
 /// One call's bookkeeping. Whatever way the call ends, it is counted once:
 /// if the caller drops the call's future first, `Drop` counts it cancelled.
 struct Guard<'a> {

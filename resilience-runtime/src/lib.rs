@@ -97,16 +97,16 @@ pub fn health_snapshot() -> HealthSnapshot {
 /// What the attribute macros expand to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{call, call_blocking};
+    pub use crate::call::{call, call_blocking, call_on_pool};
     pub use crate::site::{CallSite, Flavor, SiteRef};
     pub use crate::Kind;
     pub use inventory;
 
     /// Implemented by every type a blocking function's argument may have.
     #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be an argument of a blocking resilient function",
+        message = "`{Self}` cannot move to a worker thread",
         label = "this argument moves to a worker thread, so it must be `Send + 'static`",
-        note = "make the function `async`, or pass an owned, thread-safe value (e.g. `Arc<T>` instead of `Rc<T>`)"
+        note = "pass an owned, thread-safe value (e.g. `Arc<T>` instead of `Rc<T>`), or keep the call in the caller's task: an `async fn` without `on_pool`"
     )]
     pub trait BlockingArgument {}
     impl<T: Send + 'static> BlockingArgument for T {}

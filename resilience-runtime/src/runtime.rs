@@ -166,15 +166,15 @@ fn misfit(site: &CallSite, dep: &DependencyConfig, config: &Config) -> Option<St
             dep.kind
         ));
     }
-    let on_pool = matches!(
+    let pool = matches!(
         dep.bulkhead,
         crate::config::BulkheadConfig::ThreadPool { .. }
     );
-    if on_pool && site.flavor == Flavor::Async {
+    if pool && site.flavor == Flavor::Async {
         return Some(format!(
             "{}: async fn `{}` cannot run on the thread pool of `{}`{}: its future may borrow from \
-             the caller. Make it a plain (blocking) fn with Send + 'static arguments, or set \
-             bulkhead_type: semaphore for `{}`",
+             the caller. Add `on_pool` to its attribute (its arguments must then be Send + 'static), \
+             make it a plain (blocking) fn, or set bulkhead_type: semaphore for `{}`",
             site.location(),
             site.operation,
             dep.name,

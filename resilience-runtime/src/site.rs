@@ -13,6 +13,8 @@ pub enum Flavor {
     Async,
     /// A plain `fn`, run on a worker thread.
     Blocking,
+    /// An `async fn` marked `on_pool`: on a thread pool, driven on a worker.
+    AsyncOnPool,
 }
 
 /// One annotated function. The macros emit one `static` per function.

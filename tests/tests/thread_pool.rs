@@ -59,6 +59,22 @@ async fn quick_db() -> Result<u32, TestError> {
     Ok(7)
 }
 
+/// An async fn opted into the pool: driven on one of the pool's workers.
+#[api_call(dependency = "pool", on_pool)]
+async fn async_on_pool(label: String) -> Result<String, TestError> {
+    tokio::task::yield_now().await;
+    Ok(format!(
+        "{label} on {}",
+        std::thread::current().name().unwrap_or_default()
+    ))
+}
+
+/// The same opt-in on a semaphore dependency runs in the caller's task.
+#[database_call(dependency = "db", on_pool)]
+async fn async_on_pool_semaphore() -> Result<String, TestError> {
+    Ok(std::thread::current().name().unwrap_or_default().to_owned())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_run_on_the_dependencys_own_threads_within_worker_and_queue_limits() {
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
@@ -188,4 +204,14 @@ fn an_async_site_on_a_thread_pool_dependency_is_refused_at_initialisation() {
         err.contains("async fn `quick_db` cannot run on the thread pool of `db` (config line 7)"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_on_pool_async_fn_runs_on_the_pools_own_threads() {
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    let out = rt.scope(async_on_pool("job".into())).await.unwrap();
+    assert!(out.starts_with("job on pool-"), "{out}");
+    let caller = rt.scope(async_on_pool_semaphore()).await.unwrap();
+    assert!(!caller.starts_with("pool-"), "{caller}");
+    assert_eq!(counters(&rt, "pool"), [1, 0, 0, 0, 0, 0]);
 }
