@@ -145,7 +145,8 @@ fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
     }
 }
 
-/// Why `site` cannot run under `dep`, if it cannot.
+/// Why `site` cannot run under `dep`, if it cannot. (A site whose kind
+/// differs from the configured `type` can: the configured type decides.)
 fn misfit(site: &CallSite, dep: &DependencyConfig, config: &Config) -> Option<String> {
     let entry = format!("resilience.external_dependencies.{}", dep.name);
     let at = |key: &str| {
@@ -153,19 +154,6 @@ fn misfit(site: &CallSite, dep: &DependencyConfig, config: &Config) -> Option<St
             .line_of(&format!("{entry}.{key}"))
             .map_or(String::new(), |l| format!(" (config line {l})"))
     };
-    if site.kind != dep.kind {
-        return Some(format!(
-            "{}: `{}` is annotated as a {} call, but dependency `{}` has type: {}{}; \
-             use the attribute for {} or change the type",
-            site.location(),
-            site.operation,
-            site.kind,
-            dep.name,
-            dep.kind,
-            at("type"),
-            dep.kind
-        ));
-    }
     let pool = matches!(
         dep.bulkhead,
         crate::config::BulkheadConfig::ThreadPool { .. }
