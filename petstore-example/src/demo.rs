@@ -341,30 +341,23 @@ async fn scenarios(
     let slow_db = db::get_pet(&store.db, 1).await;
     let slow_db_ms = ms(start.elapsed());
     store.db.inject_latency(Duration::ZERO);
-    let slow_db_error = slow_db
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_else(|| "completed".into());
+    let slow_db_error = error_text(slow_db);
     say(format!(
         "   a 3 s database query returned after {slow_db_ms} ms: {slow_db_error}"
     ));
 
     store.advisor.set_slowness(Duration::from_secs(3));
     let catalogue = store.browse_pets().await.map_err(|e| e.to_string())?.pets;
+    // Recommendations for a visitor with no history, viewing pet `i`.
+    let viewing = |i: usize| {
+        let (advisor, pets) = (store.advisor.clone(), catalogue.clone());
+        let focus = Some(catalogue[i].clone());
+        advisor::recommend(advisor, pets, Vec::new(), focus, 3)
+    };
     let start = Instant::now();
-    let slow_ml = advisor::recommend(
-        store.advisor.clone(),
-        catalogue.clone(),
-        Vec::new(),
-        Some(catalogue[0].clone()),
-        3,
-    )
-    .await;
+    let slow_ml = viewing(0).await;
     let slow_ml_ms = ms(start.elapsed());
-    let slow_ml_error = slow_ml
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_else(|| "completed".into());
+    let slow_ml_error = error_text(slow_ml);
     say(format!(
         "   a 3 s recommendation returned after {slow_ml_ms} ms: {slow_ml_error}"
     ));
@@ -372,31 +365,11 @@ async fn scenarios(
     // The timed-out job still runs on its worker and keeps its slot: five
     // more jobs, each just inside the timeout, fill the pool of six.
     store.advisor.set_slowness(Duration::from_millis(900));
-    let busy: Vec<_> = (0..5)
-        .map(|_| {
-            advisor::recommend(
-                store.advisor.clone(),
-                catalogue.clone(),
-                Vec::new(),
-                Some(catalogue[1].clone()),
-                3,
-            )
-        })
-        .collect();
+    let busy: Vec<_> = (0..5).map(|_| viewing(1)).collect();
     let busy = tokio::spawn(rt.scope(join_all(busy)));
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let seventh = advisor::recommend(
-        store.advisor.clone(),
-        catalogue.clone(),
-        Vec::new(),
-        Some(catalogue[2].clone()),
-        3,
-    )
-    .await;
-    let pool_saturated_rejection = seventh
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_else(|| "completed".into());
+    let seventh = viewing(2).await;
+    let pool_saturated_rejection = error_text(seventh);
     say(format!(
         "   with the timed-out job and 5 slow ones on the 6 advisor workers, a 7th request: {pool_saturated_rejection}"
     ));
@@ -478,6 +451,13 @@ async fn scenarios(
         health,
         health_path: health_out,
     })
+}
+
+/// The error's text, or "completed" when there was none.
+fn error_text<T, E: std::fmt::Display>(result: Result<T, E>) -> String {
+    result
+        .err()
+        .map_or_else(|| "completed".to_owned(), |e| e.to_string())
 }
 
 fn state_name(s: BreakerState) -> &'static str {
