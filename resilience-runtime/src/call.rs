@@ -9,12 +9,12 @@ use crate::dependency::{DepRef, Dependency};
 use crate::runtime;
 use crate::site::CallSite;
 use crate::stats::Outcome;
+use crate::timeout::{run_timed, Step};
 use crate::ResilienceError;
 use std::any::Any;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::pin::{pin, Pin};
-use std::task::{Context, Poll};
+use std::pin::pin;
 use std::time::Duration;
 
 /// Runs an `async fn`'s body under its dependency's policies.
@@ -237,50 +237,5 @@ impl Drop for OwnedPermit {
         if let Bulkhead::Semaphore(s) = &self.0.bulkhead {
             s.release();
         }
-    }
-}
-
-enum Step<T> {
-    Done(T),
-    TimedOut(Duration),
-    Panicked(Box<dyn Any + Send>),
-}
-
-/// Polls `fut` to completion or timeout, catching panics. No timer is armed
-/// for a future that completes on its first poll; the timeout runs from the
-/// first time it is pending.
-async fn run_timed<F: Future>(mut fut: Pin<&mut F>, timeout: Option<Duration>) -> Step<F::Output> {
-    if let Poll::Ready(step) = poll_fn(|cx| Poll::Ready(poll_caught(fut.as_mut(), cx))).await {
-        return step;
-    }
-    // The first poll already registered the waker: start by waiting.
-    let mut first = true;
-    let Some(timeout) = timeout else {
-        return poll_fn(|cx| {
-            if std::mem::take(&mut first) {
-                return Poll::Pending;
-            }
-            poll_caught(fut.as_mut(), cx)
-        })
-        .await;
-    };
-    let mut deadline = pin!(tokio::time::sleep(timeout));
-    poll_fn(|cx| {
-        if !std::mem::take(&mut first) {
-            if let Poll::Ready(step) = poll_caught(fut.as_mut(), cx) {
-                return Poll::Ready(step);
-            }
-        }
-        deadline.as_mut().poll(cx).map(|()| Step::TimedOut(timeout))
-    })
-    .await
-}
-
-#[inline]
-fn poll_caught<F: Future>(fut: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<Step<F::Output>> {
-    match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-        Ok(Poll::Ready(out)) => Poll::Ready(Step::Done(out)),
-        Ok(Poll::Pending) => Poll::Pending,
-        Err(payload) => Poll::Ready(Step::Panicked(payload)),
     }
 }

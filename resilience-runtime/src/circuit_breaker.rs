@@ -6,12 +6,10 @@
 //! state (say, a slow call that started before the breaker opened) is ignored
 //! instead of being counted against the new state.
 
-use crate::config::BreakerConfig;
-use serde::Serialize;
+use crate::clock::Clock;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::time::Instant;
 
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
@@ -21,8 +19,7 @@ const HALF_OPEN: u64 = 2;
 const PROBE_BUSY_RETRY: Duration = Duration::from_secs(1);
 
 /// A breaker's state, as the snapshot reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BreakerState {
     /// Calls pass; failures are counted.
     Closed,
@@ -44,13 +41,40 @@ impl Ticket {
     }
 }
 
+/// A resolved circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the breaker.
+    pub failure_threshold: u32,
+    /// How long the breaker stays open before admitting probes.
+    pub recovery_timeout: Duration,
+    /// Probes in flight at most while half-open.
+    pub half_open_max_calls: u32,
+    /// Probe successes that close the breaker.
+    pub success_threshold: u32,
+    /// The optional failure-rate trigger.
+    pub failure_rate: Option<FailureRateConfig>,
+}
+
+/// Opens the breaker when the failure rate over the last `window_size` calls
+/// reaches `threshold`, once at least `minimum_calls` are recorded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FailureRateConfig {
+    /// Failure rate in (0, 1].
+    pub threshold: f64,
+    /// Calls remembered.
+    pub window_size: u32,
+    /// Calls needed before the rate counts.
+    pub minimum_calls: u32,
+}
+
 pub(crate) struct CircuitBreaker {
     config: BreakerConfig,
     /// `epoch << 2 | state`.
     word: AtomicU64,
     /// While open: when probes may start, in nanoseconds since `anchor`.
     open_until: AtomicU64,
-    anchor: Instant,
+    clock: Clock,
     consecutive_failures: AtomicU32,
     window: Option<Window>,
     transitions: Mutex<Probes>,
@@ -68,7 +92,7 @@ impl CircuitBreaker {
             config,
             word: AtomicU64::new(CLOSED),
             open_until: AtomicU64::new(0),
-            anchor: Instant::now(),
+            clock: Clock::new(),
             consecutive_failures: AtomicU32::new(0),
             window: config.failure_rate.map(|r| Window::new(r.window_size)),
             transitions: Mutex::new(Probes::default()),
@@ -80,9 +104,7 @@ impl CircuitBreaker {
     }
 
     fn now(&self) -> u64 {
-        Instant::now()
-            .saturating_duration_since(self.anchor)
-            .as_nanos() as u64
+        self.clock.nanos()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Probes> {

@@ -50,6 +50,7 @@
 mod bulkhead;
 mod call;
 mod circuit_breaker;
+mod clock;
 mod config;
 mod dependency;
 mod error;
@@ -58,9 +59,12 @@ mod runtime;
 mod site;
 mod snapshot;
 mod stats;
+mod timeout;
 
+pub use bulkhead::BulkheadConfig;
 pub use circuit_breaker::BreakerState;
-pub use config::{BreakerConfig, BulkheadConfig, ConfigError, DependencyConfig, FailureRateConfig};
+pub use circuit_breaker::{BreakerConfig, FailureRateConfig};
+pub use config::{ConfigError, DependencyConfig};
 pub use error::ResilienceError;
 pub use kind::Kind;
 pub use resilience_macros::{

@@ -156,7 +156,7 @@ fn misfit(site: &CallSite, dep: &DependencyConfig, config: &Config) -> Option<St
     };
     let pool = matches!(
         dep.bulkhead,
-        crate::config::BulkheadConfig::ThreadPool { .. }
+        crate::bulkhead::BulkheadConfig::ThreadPool { .. }
     );
     if pool && site.flavor == Flavor::Async {
         return Some(format!(

@@ -16,7 +16,7 @@ use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::BreakerState;
 use crate::dependency::Dependency;
 use crate::Kind;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -142,6 +142,18 @@ pub struct BreakerHealth {
     /// the window holds its minimum number of calls.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_rate: Option<f64>,
+}
+
+/// The breaker's state as the snapshot spells it; the breaker itself knows
+/// nothing of serde.
+impl Serialize for BreakerState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        })
+    }
 }
 
 impl HealthSnapshot {

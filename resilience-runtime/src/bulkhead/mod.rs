@@ -6,7 +6,7 @@ mod thread_pool;
 pub(crate) use semaphore::Semaphore;
 pub(crate) use thread_pool::ThreadPool;
 
-use crate::config::BulkheadConfig;
+use std::time::Duration;
 
 // The semaphore is large on purpose: its word sits on a cache line of its own.
 #[allow(clippy::large_enum_variant)]
@@ -36,4 +36,23 @@ impl Bulkhead {
             Bulkhead::ThreadPool(p) => p.workers(),
         }
     }
+}
+
+/// A resolved bulkhead.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BulkheadConfig {
+    /// At most `max_concurrent` calls in flight; a call waits at most `max_wait`.
+    Semaphore {
+        /// Calls in flight at most.
+        max_concurrent: u32,
+        /// Longest wait for a slot (zero: reject at once).
+        max_wait: Duration,
+    },
+    /// Dedicated worker threads with a bounded queue.
+    ThreadPool {
+        /// Worker threads.
+        max_workers: u32,
+        /// Jobs that may wait for a worker.
+        queue_capacity: u32,
+    },
 }

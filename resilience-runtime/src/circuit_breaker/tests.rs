@@ -1,7 +1,6 @@
 //! The state machine driven by tokio's paused clock, one transition at a time.
 
 use super::*;
-use crate::config::FailureRateConfig;
 use tokio::time::advance;
 
 fn breaker(threshold: u32, half_open: u32, successes: u32) -> CircuitBreaker {

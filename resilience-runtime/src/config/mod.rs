@@ -7,7 +7,7 @@ mod resolve;
 mod schema;
 mod values;
 
-pub use resolve::{BreakerConfig, BulkheadConfig, DependencyConfig, FailureRateConfig};
+pub use resolve::DependencyConfig;
 
 use crate::Kind;
 use schema::{FileSection, ResilienceSection};

@@ -4,6 +4,8 @@
 
 use super::schema::{BulkheadType, DependencySection, KindSection, ResilienceSection};
 use super::ConfigError;
+use crate::bulkhead::BulkheadConfig;
+use crate::circuit_breaker::{BreakerConfig, FailureRateConfig};
 use crate::Kind;
 use std::time::Duration;
 
@@ -28,52 +30,6 @@ pub struct DependencyConfig {
     pub bulkhead: BulkheadConfig,
     /// Its breaker; `None` when disabled.
     pub circuit_breaker: Option<BreakerConfig>,
-}
-
-/// A resolved bulkhead.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum BulkheadConfig {
-    /// At most `max_concurrent` calls in flight; a call waits at most `max_wait`.
-    Semaphore {
-        /// Calls in flight at most.
-        max_concurrent: u32,
-        /// Longest wait for a slot (zero: reject at once).
-        max_wait: Duration,
-    },
-    /// Dedicated worker threads with a bounded queue.
-    ThreadPool {
-        /// Worker threads.
-        max_workers: u32,
-        /// Jobs that may wait for a worker.
-        queue_capacity: u32,
-    },
-}
-
-/// A resolved circuit breaker.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BreakerConfig {
-    /// Consecutive failures that open the breaker.
-    pub failure_threshold: u32,
-    /// How long the breaker stays open before admitting probes.
-    pub recovery_timeout: Duration,
-    /// Probes in flight at most while half-open.
-    pub half_open_max_calls: u32,
-    /// Probe successes that close the breaker.
-    pub success_threshold: u32,
-    /// The optional failure-rate trigger.
-    pub failure_rate: Option<FailureRateConfig>,
-}
-
-/// Opens the breaker when the failure rate over the last `window_size` calls
-/// reaches `threshold`, once at least `minimum_calls` are recorded.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FailureRateConfig {
-    /// Failure rate in (0, 1].
-    pub threshold: f64,
-    /// Calls remembered.
-    pub window_size: u32,
-    /// Calls needed before the rate counts.
-    pub minimum_calls: u32,
 }
 
 /// Picks the first level that sets a key.

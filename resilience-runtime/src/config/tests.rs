@@ -1,4 +1,5 @@
 use super::*;
+use crate::bulkhead::BulkheadConfig;
 use std::time::Duration;
 
 const PROJECT_CONFIG: &str = include_str!("../../../config/enhanced_config.yaml");
