@@ -1,11 +1,12 @@
-//! The attribute's arguments: `dependency = "..."`, `operation = "..."` and,
-//! for `#[resilient]`, `kind = "..."`.
+//! The attribute's arguments: `dependency = "..."`, `operation = "..."`,
+//! for `#[resilient]` `kind = "..."`, the flags `on_pool` and `idempotent`,
+//! and the paths `retry_if`, `retry_after` and `fallback`.
 
 use proc_macro2::Span;
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
-use syn::{Error, Expr, ExprLit, Lit, LitStr, Result};
+use syn::{Error, Expr, ExprLit, Lit, LitStr, Path, Result};
 
 /// The kinds the runtime knows, by their YAML names.
 pub(crate) const KINDS: [(&str, &str); 7] = [
@@ -25,6 +26,11 @@ pub(crate) struct Args {
     pub kind: &'static str,
     /// Where `on_pool` was written, if it was.
     pub on_pool: Option<Span>,
+    /// Where `idempotent` was written, if it was.
+    pub idempotent: Option<Span>,
+    pub retry_if: Option<Path>,
+    pub retry_after: Option<Path>,
+    pub fallback: Option<Path>,
 }
 
 #[derive(Default)]
@@ -33,7 +39,14 @@ struct Parsed {
     operation: Option<LitStr>,
     kind: Option<LitStr>,
     on_pool: Option<Span>,
+    idempotent: Option<Span>,
+    retry_if: Option<Path>,
+    retry_after: Option<Path>,
+    fallback: Option<Path>,
 }
+
+const ARGUMENTS: &str =
+    "`dependency`, `operation`, `on_pool`, `idempotent`, `retry_if`, `retry_after` or `fallback`";
 
 /// `attribute` is the macro's name; `kind` is fixed for all but `resilient`.
 pub(crate) fn parse(
@@ -74,11 +87,31 @@ pub(crate) fn parse(
             ))
         }
     };
+    if parsed.idempotent.is_none() {
+        for (name, path) in [
+            ("retry_if", &parsed.retry_if),
+            ("retry_after", &parsed.retry_after),
+        ] {
+            if let Some(path) = path {
+                return Err(Error::new_spanned(
+                    path,
+                    format!(
+                        "`{name}` has no effect without `idempotent`: only idempotent sites are \
+                         retried. Add `idempotent` if a repeated call is safe, or remove `{name}`"
+                    ),
+                ));
+            }
+        }
+    }
     Ok(Args {
         dependency,
         operation: parsed.operation,
         kind,
         on_pool: parsed.on_pool,
+        idempotent: parsed.idempotent,
+        retry_if: parsed.retry_if,
+        retry_after: parsed.retry_after,
+        fallback: parsed.fallback,
     })
 }
 
@@ -89,14 +122,45 @@ impl Parsed {
             .get_ident()
             .map(ToString::to_string)
             .unwrap_or_default();
-        if name == "on_pool" {
-            if self.on_pool.is_some() {
-                return Err(meta.error("`on_pool` is given twice; keep one"));
+        let flag = match name.as_str() {
+            "on_pool" => Some(&mut self.on_pool),
+            "idempotent" => Some(&mut self.idempotent),
+            _ => None,
+        };
+        if let Some(flag) = flag {
+            if flag.is_some() {
+                return Err(meta.error(format!("`{name}` is given twice; keep one")));
             }
             if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-                return Err(meta.error("`on_pool` takes no value: write just `on_pool`"));
+                return Err(meta.error(format!("`{name}` takes no value: write just `{name}`")));
             }
-            self.on_pool = Some(meta.path.span());
+            *flag = Some(meta.path.span());
+            return Ok(());
+        }
+        let path_slot = match name.as_str() {
+            "retry_if" => Some(&mut self.retry_if),
+            "retry_after" => Some(&mut self.retry_after),
+            "fallback" => Some(&mut self.fallback),
+            _ => None,
+        };
+        if let Some(slot) = path_slot {
+            if slot.is_some() {
+                return Err(meta.error(format!("`{name}` is given twice; keep one")));
+            }
+            let value: Expr = meta.value()?.parse()?;
+            let Expr::Path(path) = value else {
+                let example = match &value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(s), ..
+                    }) => s.value(),
+                    _ => "my_function".to_owned(),
+                };
+                return Err(Error::new_spanned(
+                    &value,
+                    format!("`{name}` takes the path of a function: write {name} = {example}"),
+                ));
+            };
+            *slot = Some(path.path);
             return Ok(());
         }
         let slot = match name.as_str() {
@@ -106,7 +170,7 @@ impl Parsed {
             _ => {
                 let kind = if takes_kind { "`kind`, " } else { "" };
                 return Err(meta.error(format!(
-                    "unknown argument of #[{attribute}]: expected {kind}`dependency`, `operation` or `on_pool`, \
+                    "unknown argument of #[{attribute}]: expected {kind}{ARGUMENTS}, \
                      as in #[{attribute}(dependency = \"petstore_database\", operation = \"get_pet\")]"
                 )));
             }

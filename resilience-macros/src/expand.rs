@@ -3,6 +3,7 @@
 //! `call_blocking` (plain fn, which becomes an `async fn`).
 
 use crate::args::Args;
+use crate::recovery::Recovery;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
@@ -46,6 +47,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
         }
     }
 
+    let recovery = Recovery::of(&args, sig, attribute)?;
     let rt = quote!(::resilience_runtime::__private);
     let kind = syn::Ident::new(args.kind, Span::call_site());
     let dependency = &args.dependency;
@@ -61,9 +63,12 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
         (false, true) => quote!(AsyncOnPool),
         (false, false) => quote!(Async),
     };
+    let idempotent = args.idempotent.is_some();
+    let has_fallback = args.fallback.is_some();
     let site = quote! {
         static __RESILIENCE_SITE: #rt::CallSite = #rt::CallSite::new(
             #rt::Kind::#kind, #dependency, #operation, ::core::file!(), ::core::line!(), #rt::Flavor::#flavor,
+            #idempotent, #has_fallback,
         );
         #rt::inventory::submit! { #rt::SiteRef(&__RESILIENCE_SITE) }
     };
@@ -93,44 +98,41 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
         Vec::new()
     };
 
-    let body = if blocking {
-        // Spanned at the return type, so a missing `From<ResilienceError>`
-        // is reported there.
-        let call = quote_spanned!(ret.span()=> ::resilience_runtime::__private::call_blocking);
-        quote! {{
-            #site
-            #result_check
-            #(#checks)*
-            #call(&__RESILIENCE_SITE, move || -> #ret #block).await
-        }}
-    } else {
-        // A return edge of the declared type, so `?` and `return` in the body
-        // infer as they would without the attribute.
-        let fake_return = (!contains_impl_trait(&ret)).then(|| {
-            quote! {
-                #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
-                if false {
-                    let __resilience_fake_return: #ret = loop {};
-                    return __resilience_fake_return;
-                }
-            }
-        });
-        let stmts = &block.stmts;
-        let call = if args.on_pool.is_some() {
-            quote_spanned!(ret.span()=> ::resilience_runtime::__private::call_on_pool)
-        } else {
-            quote_spanned!(ret.span()=> ::resilience_runtime::__private::call)
-        };
-        quote! {{
-            #site
-            #result_check
-            #(#checks)*
-            #call(&__RESILIENCE_SITE, async move {
-                #fake_return
-                #(#stmts)*
-            })
-            .await
-        }}
+    let body = match &recovery {
+        Some(recovery) => recovery.body(
+            &site,
+            &result_check,
+            &checks,
+            &ret,
+            block,
+            blocking,
+            args.on_pool.is_some(),
+        ),
+        None if blocking => {
+            // Spanned at the return type, so a missing `From<ResilienceError>`
+            // is reported there.
+            let call = quote_spanned!(ret.span()=> ::resilience_runtime::__private::call_blocking);
+            quote! {{
+                #site
+                #result_check
+                #(#checks)*
+                #call(&__RESILIENCE_SITE, move || -> #ret #block).await
+            }}
+        }
+        None => {
+            let future = async_body(&ret, block);
+            let call = if args.on_pool.is_some() {
+                quote_spanned!(ret.span()=> ::resilience_runtime::__private::call_on_pool)
+            } else {
+                quote_spanned!(ret.span()=> ::resilience_runtime::__private::call)
+            };
+            quote! {{
+                #site
+                #result_check
+                #(#checks)*
+                #call(&__RESILIENCE_SITE, #future).await
+            }}
+        }
     };
 
     if blocking {
@@ -173,7 +175,29 @@ fn result_type<'a>(output: &'a ReturnType, name: &syn::Ident, attribute: &str) -
     }
 }
 
+/// The body as a future of the declared return type.
+pub(crate) fn async_body(ret: &Type, block: &syn::Block) -> TokenStream {
+    // A return edge of the declared type, so `?` and `return` in the body
+    // infer as they would without the attribute.
+    let fake_return = (!contains_impl_trait(ret)).then(|| {
+        quote! {
+            #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
+            if false {
+                let __resilience_fake_return: #ret = loop {};
+                return __resilience_fake_return;
+            }
+        }
+    });
+    let stmts = &block.stmts;
+    quote! {
+        async move {
+            #fake_return
+            #(#stmts)*
+        }
+    }
+}
+
 /// `impl Trait` cannot annotate a `let`, so such types get no fake return edge.
-fn contains_impl_trait(ty: &Type) -> bool {
+pub(crate) fn contains_impl_trait(ty: &Type) -> bool {
     ty.to_token_stream().to_string().contains("impl ")
 }

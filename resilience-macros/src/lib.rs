@@ -4,10 +4,12 @@
 //! Each attribute takes `dependency = "name"` (required; alias
 //! `dependency_name`) and `operation = "name"` (optional, default: the
 //! function's name; alias `operation_name`). `#[resilient]` also takes
-//! `kind = "..."`.
+//! `kind = "..."`. Every attribute takes `on_pool`, `idempotent`,
+//! `retry_if = path`, `retry_after = path` and `fallback = path`.
 
 mod args;
 mod expand;
+mod recovery;
 
 use proc_macro::TokenStream;
 

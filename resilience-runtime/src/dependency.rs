@@ -3,6 +3,8 @@
 use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::CircuitBreaker;
 use crate::config::DependencyConfig;
+use crate::fallback::FallbackStats;
+use crate::retry::Retry;
 use crate::stats::Stats;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -12,14 +14,31 @@ pub(crate) struct Dependency {
     pub operations: Vec<&'static str>,
     pub bulkhead: Bulkhead,
     pub breaker: Option<CircuitBreaker>,
+    /// Set when retries are configured and some site is `idempotent`.
+    pub retry: Option<Retry>,
+    /// Set when some site declares a fallback.
+    pub fallback: Option<FallbackStats>,
     pub stats: Stats,
 }
 
+/// What the annotated sites of one dependency declare.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SiteFlags {
+    pub idempotent: bool,
+    pub fallback: bool,
+}
+
 impl Dependency {
-    pub(crate) fn new(config: DependencyConfig, operations: Vec<&'static str>) -> Self {
+    pub(crate) fn new(
+        config: DependencyConfig,
+        operations: Vec<&'static str>,
+        flags: SiteFlags,
+    ) -> Self {
         Dependency {
             bulkhead: Bulkhead::new(&config.name, config.bulkhead),
             breaker: config.circuit_breaker.map(CircuitBreaker::new),
+            retry: config.retry.filter(|_| flags.idempotent).map(Retry::new),
+            fallback: flags.fallback.then(FallbackStats::default),
             stats: Stats::default(),
             operations,
             config,

@@ -54,7 +54,9 @@ mod clock;
 mod config;
 mod dependency;
 mod error;
+mod fallback;
 mod kind;
+mod retry;
 mod runtime;
 mod site;
 mod snapshot;
@@ -70,10 +72,11 @@ pub use kind::Kind;
 pub use resilience_macros::{
     api_call, cache_call, database_call, file_system_call, message_queue_call, resilient,
 };
+pub use retry::{Backoff, Jitter, RetryConfig, RetryOn};
 pub use runtime::Runtime;
 pub use snapshot::{
     BreakerHealth, BulkheadHealth, BulkheadType, DependencyHealth, DependencyStatus,
-    HealthSnapshot, OverallStatus,
+    FallbackHealth, HealthSnapshot, OverallStatus, RetryHealth,
 };
 
 use std::path::Path;
@@ -101,6 +104,10 @@ pub fn health_snapshot() -> HealthSnapshot {
 /// What the attribute macros expand to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::call::recovery::{
+        call_blocking_retrying, call_on_pool_retrying, call_retrying, fallback, fallback_blocking,
+        hooks, Hooks, ResultParts,
+    };
     pub use crate::call::{call, call_blocking, call_on_pool};
     pub use crate::site::{CallSite, Flavor, SiteRef};
     pub use crate::Kind;
@@ -129,4 +136,22 @@ pub mod __private {
 
     /// Checks, at the argument's span, that it can move to a worker thread.
     pub fn assert_blocking_argument<T: BlockingArgument>(_: &T) {}
+
+    /// Implemented by every type a retried or fallback site's argument may
+    /// have: each attempt and the fallback get their own copy.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is used again by a retry or a fallback, so it must be `Clone`",
+        label = "each attempt and the fallback need their own copy of this argument",
+        note = "derive or implement `Clone`, pass a shared reference (`&T`) or an `Arc<T>`, or drop `idempotent` and `fallback` from the attribute"
+    )]
+    pub trait Reuse: Sized {
+        /// A copy for one attempt or the fallback.
+        fn reuse(&self) -> Self;
+    }
+    impl<T: Clone> Reuse for T {
+        #[inline(always)]
+        fn reuse(&self) -> Self {
+            self.clone()
+        }
+    }
 }

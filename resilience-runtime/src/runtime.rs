@@ -2,7 +2,7 @@
 //! site, plus the global instance and task-local scopes.
 
 use crate::config::{Config, ConfigError, DependencyConfig};
-use crate::dependency::{DepRef, Dependency};
+use crate::dependency::{DepRef, Dependency, SiteFlags};
 use crate::site::{sites, CallSite, Flavor};
 use crate::snapshot::HealthSnapshot;
 use once_cell::sync::Lazy;
@@ -88,20 +88,20 @@ impl Runtime {
         if !problems.is_empty() {
             return Err(ConfigError::CallSites { problems });
         }
-        let mut operations: BTreeMap<&str, Vec<&'static str>> = BTreeMap::new();
+        let mut operations: BTreeMap<&str, (Vec<&'static str>, SiteFlags)> = BTreeMap::new();
         for site in sites() {
-            operations
-                .entry(site.dependency)
-                .or_default()
-                .push(site.operation);
+            let (ops, flags) = operations.entry(site.dependency).or_default();
+            ops.push(site.operation);
+            flags.idempotent |= site.idempotent;
+            flags.fallback |= site.fallback;
         }
         let dependencies: BTreeMap<String, Arc<Dependency>> = configs
             .into_iter()
             .map(|(name, cfg)| {
-                let mut ops = operations.remove(name.as_str()).unwrap_or_default();
+                let (mut ops, flags) = operations.remove(name.as_str()).unwrap_or_default();
                 ops.sort_unstable();
                 ops.dedup();
-                (name, Arc::new(Dependency::new(cfg, ops)))
+                (name, Arc::new(Dependency::new(cfg, ops, flags)))
             })
             .collect();
         let by_site = sites()

@@ -27,6 +27,10 @@ pub struct CallSite {
     pub file: &'static str,
     pub line: u32,
     pub flavor: Flavor,
+    /// Marked `idempotent`: the only sites ever retried.
+    pub idempotent: bool,
+    /// Declares a `fallback`.
+    pub fallback: bool,
     /// Position in [`sites`]; lets a runtime find the site's dependency by
     /// index instead of by name on every call.
     index: AtomicUsize,
@@ -42,6 +46,7 @@ const UNINDEXED: usize = usize::MAX;
 
 impl CallSite {
     #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
     pub const fn new(
         kind: Kind,
         dependency: &'static str,
@@ -49,6 +54,8 @@ impl CallSite {
         file: &'static str,
         line: u32,
         flavor: Flavor,
+        idempotent: bool,
+        fallback: bool,
     ) -> CallSite {
         CallSite {
             kind,
@@ -57,6 +64,8 @@ impl CallSite {
             file,
             line,
             flavor,
+            idempotent,
+            fallback,
             index: AtomicUsize::new(UNINDEXED),
         }
     }

@@ -15,6 +15,7 @@
 use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::BreakerState;
 use crate::dependency::Dependency;
+use crate::retry::get;
 use crate::Kind;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -76,6 +77,50 @@ pub struct DependencyHealth {
     pub bulkhead: BulkheadHealth,
     /// Its breaker; `null` when it has none.
     pub circuit_breaker: Option<BreakerHealth>,
+    /// Its retries; `null` when no site of it is `idempotent` or no retries
+    /// are configured.
+    pub retry: Option<RetryHealth>,
+    /// Its sites' fallbacks; `null` when none declares one.
+    pub fallback: Option<FallbackHealth>,
+}
+
+/// The logical calls of a dependency's idempotent sites. Each lands in
+/// exactly one of the four `*_retry` counters (a call dropped by its caller
+/// counts as failed); `retries` is the number of extra attempts, so the
+/// attempts counted in `bulkhead` are these calls plus `retries` (plus the
+/// calls of the dependency's other sites).
+#[derive(Clone, Debug, Serialize)]
+pub struct RetryHealth {
+    /// Attempts a call may make: `max_retry_attempts` + 1.
+    pub max_attempts: u32,
+    /// Succeeded on the first attempt.
+    pub successful_without_retry: u64,
+    /// Succeeded after one or more retries.
+    pub successful_with_retry: u64,
+    /// Failed on the first attempt and was not retried (not retryable, budget
+    /// or deadline exhausted, or dropped).
+    pub failed_without_retry: u64,
+    /// Failed after one or more retries.
+    pub failed_with_retry: u64,
+    /// Extra attempts made.
+    pub retries: u64,
+    /// Calls that stopped because the retry budget was spent.
+    pub budget_exhausted: u64,
+    /// Calls that stopped because `retry_max_elapsed_seconds` left no time
+    /// for another wait and attempt (not counting calls out of attempts).
+    pub deadline_exhausted: u64,
+}
+
+/// A dependency's fallback runs. `invoked` minus the other two is the
+/// number running now or dropped by their callers.
+#[derive(Clone, Debug, Serialize)]
+pub struct FallbackHealth {
+    /// Fallbacks started.
+    pub invoked: u64,
+    /// Fallbacks that returned `Ok`.
+    pub successful: u64,
+    /// Fallbacks that returned `Err` or panicked.
+    pub failed: u64,
 }
 
 /// `semaphore` or `thread_pool`.
@@ -235,6 +280,21 @@ impl DependencyHealth {
         } else {
             DependencyStatus::Healthy
         };
+        let retry = dep.retry.as_ref().map(|r| RetryHealth {
+            max_attempts: r.config.max_retries + 1,
+            successful_without_retry: counts.successful_first_try,
+            successful_with_retry: get(&r.stats.successful_with_retry),
+            failed_without_retry: get(&r.stats.failed_without_retry),
+            failed_with_retry: get(&r.stats.failed_with_retry),
+            retries: get(&r.stats.retries),
+            budget_exhausted: get(&r.stats.budget_exhausted),
+            deadline_exhausted: get(&r.stats.deadline_exhausted),
+        });
+        let fallback = dep.fallback.as_ref().map(|f| FallbackHealth {
+            invoked: get(&f.invoked),
+            successful: get(&f.successful),
+            failed: get(&f.failed),
+        });
         DependencyHealth {
             kind: dep.config.kind,
             critical: dep.config.critical,
@@ -243,6 +303,8 @@ impl DependencyHealth {
             timeout_seconds: dep.config.call_timeout.map(|t| t.as_secs_f64()),
             bulkhead,
             circuit_breaker,
+            retry,
+            fallback,
         }
     }
 }

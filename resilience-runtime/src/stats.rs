@@ -12,7 +12,7 @@ const SHARDS: usize = 8;
 /// One thread's counters, on a line of its own.
 #[derive(Default)]
 #[repr(align(128))]
-struct Shard([AtomicU64; 6]);
+struct Shard([AtomicU64; 7]);
 
 /// Which shard this thread adds to: threads take shards in turn.
 fn shard_index() -> usize {
@@ -37,6 +37,9 @@ pub(crate) enum Outcome {
     ShortCircuited,
     /// The caller dropped the call's future before it ended.
     Cancelled,
+    /// A success on the first attempt of a call that may retry. Counted as a
+    /// success; kept apart so the retry figures cost the hot path nothing.
+    SuccessFirstTry,
 }
 
 #[derive(Default)]
@@ -52,7 +55,10 @@ pub(crate) struct Stats {
 /// A read of the counters: each is exact, and they are read one after another.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Counts {
+    /// Every success, `successful_first_try` included.
     pub successful: u64,
+    /// Successes on the first attempt of a call that may retry.
+    pub successful_first_try: u64,
     pub failed: u64,
     pub timed_out: u64,
     pub rejected: u64,
@@ -66,7 +72,7 @@ impl Stats {
     #[inline]
     pub(crate) fn record(&self, outcome: Outcome) {
         match outcome {
-            Outcome::Success => clear(&self.consecutive_failures),
+            Outcome::Success | Outcome::SuccessFirstTry => clear(&self.consecutive_failures),
             Outcome::Failure | Outcome::TimedOut => {
                 self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
             }
@@ -92,7 +98,8 @@ impl Stats {
                 .sum()
         };
         Counts {
-            successful: get(Outcome::Success),
+            successful: get(Outcome::Success) + get(Outcome::SuccessFirstTry),
+            successful_first_try: get(Outcome::SuccessFirstTry),
             failed: get(Outcome::Failure),
             timed_out: get(Outcome::TimedOut),
             rejected: get(Outcome::Rejected),

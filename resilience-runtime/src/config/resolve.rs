@@ -2,10 +2,14 @@
 //! the dependency's entry, then `bulkheads.<kind>`, then the top-level and
 //! `timeouts` keys, then the kind's built-in defaults.
 
-use super::schema::{BulkheadType, DependencySection, KindSection, ResilienceSection};
+use super::schema::{
+    BulkheadType, DependencySection, KindSection, ResilienceSection, RetryBackoff, RetryJitter,
+    RetryOnItem,
+};
 use super::ConfigError;
 use crate::bulkhead::BulkheadConfig;
 use crate::circuit_breaker::{BreakerConfig, FailureRateConfig};
+use crate::retry::{Backoff, Jitter, RetryConfig, RetryOn};
 use crate::Kind;
 use std::time::Duration;
 
@@ -30,6 +34,9 @@ pub struct DependencyConfig {
     pub bulkhead: BulkheadConfig,
     /// Its breaker; `None` when disabled.
     pub circuit_breaker: Option<BreakerConfig>,
+    /// Its retries; `None` when disabled or `max_retry_attempts` is 0. Only
+    /// sites marked `idempotent` use them.
+    pub retry: Option<RetryConfig>,
 }
 
 /// Picks the first level that sets a key.
@@ -38,6 +45,20 @@ macro_rules! first {
         $dep.and_then(|d| d.$key).or($kind.and_then(|k| k.$key))
     };
 }
+
+/// Like `first!`, down to the top level too.
+macro_rules! any_level {
+    ($top:expr, $dep:expr, $kind:expr, $key:ident) => {
+        first!($dep, $kind, $key).or($top.$key)
+    };
+}
+
+/// Built-in retry defaults.
+const RETRY_INITIAL_DELAY: Duration = Duration::from_millis(100);
+const RETRY_MAX_DELAY: Duration = Duration::from_secs(10);
+const RETRY_MULTIPLIER: f64 = 2.0;
+const RETRY_BUDGET_RATIO: f64 = 0.2;
+const RETRY_BUDGET_MIN_PER_SECOND: u32 = 10;
 
 pub(crate) fn resolve(
     top: &ResilienceSection,
@@ -133,5 +154,117 @@ pub(crate) fn resolve(
         call_timeout,
         bulkhead,
         circuit_breaker,
+        retry: resolve_retry(top, name, kind, dep, per_kind)?,
     })
+}
+
+/// The retry policy, with its cross-key checks reported at the level that
+/// set the offending key.
+fn resolve_retry(
+    top: &ResilienceSection,
+    name: &str,
+    kind: Kind,
+    dep: Option<&DependencySection>,
+    per_kind: Option<&KindSection>,
+) -> Result<Option<RetryConfig>, ConfigError> {
+    // `retry_enabled: false` at the top switches every retry off.
+    let enabled =
+        top.retry_enabled != Some(false) && first!(dep, per_kind, retry_enabled).unwrap_or(true);
+    let max_retries = any_level!(top, dep, per_kind, max_retry_attempts).map_or(0, |a| a.0);
+    if !enabled || max_retries == 0 {
+        return Ok(None);
+    }
+    // Where a key was set, for an error about it.
+    let origin = |key: &str, in_dep: bool, in_kind: bool| {
+        if in_dep {
+            format!("resilience.external_dependencies.{name}.{key}")
+        } else if in_kind {
+            format!("resilience.bulkheads.{}.{key}", kind.as_str())
+        } else {
+            format!("resilience.{key}")
+        }
+    };
+    let initial_delay = any_level!(top, dep, per_kind, retry_initial_delay_seconds)
+        .map_or(RETRY_INITIAL_DELAY, |s| s.0);
+    let max_delay = any_level!(top, dep, per_kind, retry_max_delay_seconds);
+    if let Some(max) = max_delay {
+        if max.0 < initial_delay {
+            return Err(ConfigError::value(
+                origin(
+                    "retry_max_delay_seconds",
+                    dep.is_some_and(|d| d.retry_max_delay_seconds.is_some()),
+                    per_kind.is_some_and(|k| k.retry_max_delay_seconds.is_some()),
+                ),
+                format!(
+                    "{}s is shorter than retry_initial_delay_seconds ({}s); no wait could be that long",
+                    max.0.as_secs_f64(),
+                    initial_delay.as_secs_f64()
+                ),
+            ));
+        }
+    }
+    let retry_on_list = dep
+        .and_then(|d| d.retry_on.as_ref().map(|l| (l, true, false)))
+        .or(per_kind.and_then(|k| k.retry_on.as_ref().map(|l| (l, false, true))))
+        .or(top.retry_on.as_ref().map(|l| (l, false, false)));
+    let retry_on = match retry_on_list {
+        None => RetryOn {
+            error: true,
+            timeout: true,
+            rejected: false,
+        },
+        Some((list, in_dep, in_kind)) => {
+            let path = origin("retry_on", in_dep, in_kind);
+            if list.is_empty() {
+                return Err(ConfigError::value(
+                    path,
+                    "an empty list retries nothing; list some of error, timeout, rejected, \
+                     or set max_retry_attempts: 0"
+                        .into(),
+                ));
+            }
+            let mut on = RetryOn {
+                error: false,
+                timeout: false,
+                rejected: false,
+            };
+            for item in list {
+                let flag = match item {
+                    RetryOnItem::Error => &mut on.error,
+                    RetryOnItem::Timeout => &mut on.timeout,
+                    RetryOnItem::Rejected => &mut on.rejected,
+                };
+                if std::mem::replace(flag, true) {
+                    return Err(ConfigError::value(
+                        path,
+                        format!("`{item:?}` is listed twice; keep one").to_lowercase(),
+                    ));
+                }
+            }
+            on
+        }
+    };
+    Ok(Some(RetryConfig {
+        max_retries,
+        backoff: match any_level!(top, dep, per_kind, retry_backoff) {
+            Some(RetryBackoff::Constant) => Backoff::Constant,
+            Some(RetryBackoff::Linear) => Backoff::Linear,
+            Some(RetryBackoff::Exponential) | None => Backoff::Exponential,
+        },
+        initial_delay,
+        max_delay: max_delay.map_or(RETRY_MAX_DELAY.max(initial_delay), |s| s.0),
+        multiplier: any_level!(top, dep, per_kind, retry_multiplier)
+            .map_or(RETRY_MULTIPLIER, |m| m.0),
+        jitter: match any_level!(top, dep, per_kind, retry_jitter) {
+            Some(RetryJitter::Full) | None => Jitter::Full,
+            Some(RetryJitter::Equal) => Jitter::Equal,
+            Some(RetryJitter::None) => Jitter::None,
+        },
+        retry_on,
+        budget_ratio: any_level!(top, dep, per_kind, retry_budget_ratio)
+            .map_or(RETRY_BUDGET_RATIO, |r| r.0),
+        budget_min_per_second: any_level!(top, dep, per_kind, retry_budget_min_per_second)
+            .map_or(RETRY_BUDGET_MIN_PER_SECOND, |r| r.0),
+        max_elapsed: any_level!(top, dep, per_kind, retry_max_elapsed_seconds).map(|s| s.0),
+    }))
 }

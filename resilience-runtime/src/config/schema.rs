@@ -1,7 +1,10 @@
 //! The YAML layout, as written. Every section inside `resilience:` refuses
 //! unknown keys so that a typo is an error, never a silent default.
 
-use super::values::{Count, PositiveSeconds, Rate, Seconds, Size};
+use super::values::{
+    Attempts, BudgetRatio, Count, DelaySeconds, ElapsedSeconds, MaxDelaySeconds, Multiplier,
+    PerSecond, PositiveSeconds, Rate, Seconds, Size,
+};
 use crate::Kind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,11 +22,17 @@ pub(crate) struct FileSection {
 pub(crate) struct ResilienceSection {
     pub circuit_breaker_enabled: Option<bool>,
     pub timeout_enabled: Option<bool>,
-    // Accepted and validated so the seed's files load; retries arrive later.
-    #[allow(dead_code)]
     pub retry_enabled: Option<bool>,
-    #[allow(dead_code)]
-    pub max_retry_attempts: Option<Count>,
+    pub max_retry_attempts: Option<Attempts>,
+    pub retry_backoff: Option<RetryBackoff>,
+    pub retry_initial_delay_seconds: Option<DelaySeconds>,
+    pub retry_max_delay_seconds: Option<MaxDelaySeconds>,
+    pub retry_multiplier: Option<Multiplier>,
+    pub retry_jitter: Option<RetryJitter>,
+    pub retry_on: Option<Vec<RetryOnItem>>,
+    pub retry_budget_ratio: Option<BudgetRatio>,
+    pub retry_budget_min_per_second: Option<PerSecond>,
+    pub retry_max_elapsed_seconds: Option<ElapsedSeconds>,
     pub default_timeout_seconds: Option<PositiveSeconds>,
     pub circuit_breaker_failure_threshold: Option<Count>,
     #[serde(default)]
@@ -67,6 +76,33 @@ pub(crate) enum BulkheadType {
     ThreadPool,
 }
 
+/// `retry_backoff`.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RetryBackoff {
+    Constant,
+    Linear,
+    Exponential,
+}
+
+/// `retry_jitter`.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RetryJitter {
+    Full,
+    Equal,
+    None,
+}
+
+/// One entry of `retry_on`.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RetryOnItem {
+    Error,
+    Timeout,
+    Rejected,
+}
+
 /// The keys a kind's defaults and a dependency's entry share. A macro keeps
 /// the two sections' lists identical while letting each add its own keys
 /// (`deny_unknown_fields` does not combine with `#[serde(flatten)]`).
@@ -91,6 +127,17 @@ macro_rules! policy_section {
             pub circuit_breaker_window_size: Option<Count>,
             pub circuit_breaker_minimum_calls: Option<Count>,
             pub critical: Option<bool>,
+            pub retry_enabled: Option<bool>,
+            pub max_retry_attempts: Option<Attempts>,
+            pub retry_backoff: Option<RetryBackoff>,
+            pub retry_initial_delay_seconds: Option<DelaySeconds>,
+            pub retry_max_delay_seconds: Option<MaxDelaySeconds>,
+            pub retry_multiplier: Option<Multiplier>,
+            pub retry_jitter: Option<RetryJitter>,
+            pub retry_on: Option<Vec<RetryOnItem>>,
+            pub retry_budget_ratio: Option<BudgetRatio>,
+            pub retry_budget_min_per_second: Option<PerSecond>,
+            pub retry_max_elapsed_seconds: Option<ElapsedSeconds>,
         }
     };
 }

@@ -94,3 +94,50 @@ checked!(
     "a failure rate above 0 and at most 1, such as 0.5",
     |v| (v > 0.0 && v <= 1.0).then_some(v)
 );
+
+fn bounded_seconds(v: f64, min_exclusive: bool, max: f64) -> Option<Duration> {
+    (v <= max).then(|| seconds(v, !min_exclusive)).flatten()
+}
+
+checked!(
+    /// Retries after the first attempt: 0 to 100.
+    Attempts(u32),
+    "a whole number from 0 to 100",
+    |v| whole(v, 0.0).filter(|&n| n <= 100)
+);
+checked!(
+    /// A retry wait: 0 to 3600 seconds.
+    DelaySeconds(Duration),
+    "a finite number of seconds from 0 to 3600",
+    |v| bounded_seconds(v, false, 3600.0)
+);
+checked!(
+    /// The longest retry wait: above 0, at most 3600 seconds.
+    MaxDelaySeconds(Duration),
+    "a finite number of seconds above 0, at most 3600",
+    |v| bounded_seconds(v, true, 3600.0)
+);
+checked!(
+    /// A whole call's deadline: above 0, at most 86400 seconds (a day).
+    ElapsedSeconds(Duration),
+    "a finite number of seconds above 0, at most 86400",
+    |v| bounded_seconds(v, true, 86_400.0)
+);
+checked!(
+    /// Backoff growth: 1 to 100.
+    Multiplier(f64),
+    "a number from 1 to 100, such as 2.0",
+    |v| (v.is_finite() && (1.0..=100.0).contains(&v)).then_some(v)
+);
+checked!(
+    /// A retry budget's share of first attempts: 0 to 1000.
+    BudgetRatio(f64),
+    "a number from 0 to 1000, such as 0.2",
+    |v| (v.is_finite() && (0.0..=1000.0).contains(&v)).then_some(v)
+);
+checked!(
+    /// Retries per second: 0 to 1,000,000.
+    PerSecond(u32),
+    "a whole number from 0 to 1000000",
+    |v| whole(v, 0.0).filter(|&n| n <= 1_000_000)
+);

@@ -1,7 +1,10 @@
 //! What an annotated function's body becomes. The policies apply in this
 //! order: circuit breaker, then bulkhead, then timeout around the function
 //! itself (a wait for a slot is bounded by the bulkhead's wait, not by the
-//! call timeout).
+//! call timeout). Around all three, for idempotent sites, the retry loop in
+//! `recovery.rs`; after them, a site's fallback.
+
+pub(crate) mod recovery;
 
 use crate::bulkhead::{Bulkhead, Semaphore};
 use crate::circuit_breaker::Ticket;
@@ -25,21 +28,7 @@ where
     E: From<ResilienceError>,
 {
     let dep = runtime::dependency(site);
-    let mut guard = Guard::new(&dep, site)?;
-    let Bulkhead::Semaphore(semaphore) = &dep.bulkhead else {
-        unreachable!("runtime construction refuses async sites on thread-pool dependencies")
-    };
-    if !semaphore.acquire().await {
-        return Err(guard.reject().into());
-    }
-    guard.hold(semaphore);
-    // Declared after the guard, so it is dropped (cancelled) before the slot frees.
-    let body = pin!(body);
-    match run_timed(body, dep.config.call_timeout).await {
-        Step::Done(result) => guard.finish_with(result),
-        Step::TimedOut(timeout) => Err(guard.time_out(timeout).into()),
-        Step::Panicked(payload) => guard.panicked(payload),
-    }
+    flatten(attempt(&dep, site, body, dep.config.call_timeout, Outcome::Success).await)
 }
 
 /// Runs a blocking function's body on a worker thread: the dependency's own
@@ -52,45 +41,7 @@ where
     E: From<ResilienceError> + Send + 'static,
 {
     let dep = runtime::dependency(site);
-    let mut guard = Guard::new(&dep, site)?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    // A job whose caller already gave up (timed out or cancelled) is skipped.
-    let job = move || {
-        if !tx.is_closed() {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(body)));
-        }
-    };
-    match &dep.bulkhead {
-        Bulkhead::ThreadPool(pool) => {
-            if pool.try_submit(Box::new(job)).is_err() {
-                return Err(guard.reject().into());
-            }
-        }
-        Bulkhead::Semaphore(semaphore) => {
-            if !semaphore.acquire().await {
-                return Err(guard.reject().into());
-            }
-            // The job owns the slot: it frees when the work really ends, even
-            // after the caller's timeout.
-            let permit = OwnedPermit(dep.clone());
-            tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                job();
-            });
-        }
-    }
-    guard.admitted();
-    let rx = pin!(rx);
-    match run_timed(rx, dep.config.call_timeout).await {
-        Step::Done(Ok(Ok(result))) => guard.finish_with(result),
-        Step::Done(Ok(Err(payload))) => guard.panicked(payload),
-        Step::Done(Err(_)) => guard.panicked(Box::new(format!(
-            "the worker running {}/{} dropped its job: the runtime is shutting down",
-            site.dependency, site.operation
-        ))),
-        Step::TimedOut(timeout) => Err(guard.time_out(timeout).into()),
-        Step::Panicked(payload) => guard.panicked(payload),
-    }
+    flatten(attempt_blocking(&dep, site, body, dep.config.call_timeout, Outcome::Success).await)
 }
 
 /// Runs an `on_pool` `async fn`'s body: on a thread-pool dependency it is
@@ -104,10 +55,124 @@ where
     T: Send + 'static,
     E: From<ResilienceError> + Send + 'static,
 {
-    if matches!(runtime::dependency(site).bulkhead, Bulkhead::ThreadPool(_)) {
-        call_blocking(site, move || worker_runtime(|rt| rt.block_on(body))).await
+    let dep = runtime::dependency(site);
+    flatten(attempt_on_pool(&dep, site, body, dep.config.call_timeout, Outcome::Success).await)
+}
+
+/// A policy's refusal becomes the function's own error type.
+#[inline]
+fn flatten<T, E: From<ResilienceError>>(
+    attempt: Result<Result<T, E>, ResilienceError>,
+) -> Result<T, E> {
+    match attempt {
+        Ok(result) => result,
+        Err(refused) => Err(refused.into()),
+    }
+}
+
+/// One attempt of an `async fn`'s body through breaker → bulkhead →
+/// timeout, counted once. `Err` is a policy's refusal or cut-off; `Ok` holds
+/// what the body returned. `success` is the counter a success lands in.
+#[inline]
+pub(crate) async fn attempt<F, T, E>(
+    dep: &Dependency,
+    site: &'static CallSite,
+    body: F,
+    timeout: Option<Duration>,
+    success: Outcome,
+) -> Result<Result<T, E>, ResilienceError>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let mut guard = Guard::new(dep, site)?;
+    let Bulkhead::Semaphore(semaphore) = &dep.bulkhead else {
+        unreachable!("runtime construction refuses async sites on thread-pool dependencies")
+    };
+    if !semaphore.acquire().await {
+        return Err(guard.reject());
+    }
+    guard.hold(semaphore);
+    // Declared after the guard, so it is dropped (cancelled) before the slot frees.
+    let body = pin!(body);
+    match run_timed(body, timeout).await {
+        Step::Done(result) => Ok(guard.finish_with(result, success)),
+        Step::TimedOut(timeout) => Err(guard.time_out(timeout)),
+        Step::Panicked(payload) => guard.panicked(payload),
+    }
+}
+
+/// One attempt of a blocking body on a worker thread; see [`attempt`].
+pub(crate) async fn attempt_blocking<F, T, E>(
+    dep: &DepRef,
+    site: &'static CallSite,
+    body: F,
+    timeout: Option<Duration>,
+    success: Outcome,
+) -> Result<Result<T, E>, ResilienceError>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let mut guard = Guard::new(dep, site)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A job whose caller already gave up (timed out or cancelled) is skipped.
+    let job = move || {
+        if !tx.is_closed() {
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(body)));
+        }
+    };
+    match &dep.bulkhead {
+        Bulkhead::ThreadPool(pool) => {
+            if pool.try_submit(Box::new(job)).is_err() {
+                return Err(guard.reject());
+            }
+        }
+        Bulkhead::Semaphore(semaphore) => {
+            if !semaphore.acquire().await {
+                return Err(guard.reject());
+            }
+            // The job owns the slot: it frees when the work really ends, even
+            // after the caller's timeout.
+            let permit = OwnedPermit(dep.clone());
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                job();
+            });
+        }
+    }
+    guard.admitted();
+    let rx = pin!(rx);
+    match run_timed(rx, timeout).await {
+        Step::Done(Ok(Ok(result))) => Ok(guard.finish_with(result, success)),
+        Step::Done(Ok(Err(payload))) => guard.panicked(payload),
+        Step::Done(Err(_)) => guard.panicked(Box::new(format!(
+            "the worker running {}/{} dropped its job: the runtime is shutting down",
+            site.dependency, site.operation
+        ))),
+        Step::TimedOut(timeout) => Err(guard.time_out(timeout)),
+        Step::Panicked(payload) => guard.panicked(payload),
+    }
+}
+
+/// One attempt of an `on_pool` body; see [`call_on_pool`].
+pub(crate) async fn attempt_on_pool<F, T, E>(
+    dep: &DepRef,
+    site: &'static CallSite,
+    body: F,
+    timeout: Option<Duration>,
+    success: Outcome,
+) -> Result<Result<T, E>, ResilienceError>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    if matches!(dep.bulkhead, Bulkhead::ThreadPool(_)) {
+        let job = move || worker_runtime(|rt| rt.block_on(body));
+        attempt_blocking(dep, site, job, timeout, success).await
     } else {
-        call(site, body).await
+        attempt(dep, site, body, timeout, success).await
     }
 }
 
@@ -175,7 +240,7 @@ impl<'a> Guard<'a> {
         self.dep.stats.record(outcome);
         if let (Some(breaker), Some(ticket)) = (&self.dep.breaker, self.ticket) {
             match outcome {
-                Outcome::Success => breaker.on_success(ticket),
+                Outcome::Success | Outcome::SuccessFirstTry => breaker.on_success(ticket),
                 Outcome::Failure | Outcome::TimedOut => breaker.on_failure(ticket),
                 _ => breaker.on_ignored(ticket),
             }
@@ -183,9 +248,9 @@ impl<'a> Guard<'a> {
     }
 
     #[inline]
-    fn finish_with<T, E>(&mut self, result: Result<T, E>) -> Result<T, E> {
+    fn finish_with<T, E>(&mut self, result: Result<T, E>, success: Outcome) -> Result<T, E> {
         self.finish(if result.is_ok() {
-            Outcome::Success
+            success
         } else {
             Outcome::Failure
         });

@@ -1,0 +1,171 @@
+//! The expansion of a site with `idempotent` or `fallback`: the body becomes
+//! a maker of fresh attempts, each with its own copy of the arguments, and a
+//! failed call passes the originals and its error to the fallback.
+
+use crate::args::Args;
+use crate::expand::contains_impl_trait;
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Error, FnArg, Ident, Pat, Path, Result, Signature, Type};
+
+pub(crate) struct Recovery {
+    idempotent: bool,
+    retry_if: Option<Path>,
+    retry_after: Option<Path>,
+    fallback: Option<Path>,
+    /// The function takes `&self`.
+    receiver: bool,
+    arguments: Vec<Argument>,
+}
+
+struct Argument {
+    name: Ident,
+    mutable: bool,
+    ty: Type,
+}
+
+impl Recovery {
+    /// `None` for a site with neither `idempotent` nor `fallback`: it keeps
+    /// today's expansion and costs.
+    pub(crate) fn of(args: &Args, sig: &Signature, attribute: &str) -> Result<Option<Recovery>> {
+        if args.idempotent.is_none() && args.fallback.is_none() {
+            return Ok(None);
+        }
+        let mut receiver = false;
+        let mut arguments = Vec::new();
+        for input in &sig.inputs {
+            match input {
+                FnArg::Receiver(r) => {
+                    if !matches!(r.kind, syn::ReceiverKind::Reference(_, _, None)) {
+                        return Err(Error::new(
+                            r.span(),
+                            format!(
+                                "a #[{attribute}] method with `idempotent` or `fallback` takes `&self`: \
+                                 each attempt and the fallback use `self` again, which `&mut self` and \
+                                 `self` by value cannot offer"
+                            ),
+                        ));
+                    }
+                    receiver = true;
+                }
+                FnArg::Typed(arg) => match &*arg.pat {
+                    Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                        arguments.push(Argument {
+                            name: p.ident.clone(),
+                            mutable: p.mutability.is_some(),
+                            ty: (*arg.ty).clone(),
+                        })
+                    }
+                    other => return Err(Error::new(
+                        other.span(),
+                        "with `idempotent` or `fallback`, each argument needs a plain name, as in \
+                             `id: u64`: every attempt and the fallback get their own copy of it",
+                    )),
+                },
+            }
+        }
+        Ok(Some(Recovery {
+            idempotent: args.idempotent.is_some(),
+            retry_if: args.retry_if.clone(),
+            retry_after: args.retry_after.clone(),
+            fallback: args.fallback.clone(),
+            receiver,
+            arguments,
+        }))
+    }
+
+    /// The new function body.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn body(
+        &self,
+        site: &TokenStream,
+        result_check: &Option<TokenStream>,
+        checks: &[TokenStream],
+        ret: &Type,
+        block: &syn::Block,
+        blocking: bool,
+        on_pool: bool,
+    ) -> TokenStream {
+        let rt = quote!(::resilience_runtime::__private);
+        // Each attempt's own copies, checked where each argument is declared.
+        let copies = self.arguments.iter().map(|a| {
+            let name = &a.name;
+            let mutable = a.mutable.then(|| quote!(mut));
+            quote_spanned!(a.ty.span()=> let #mutable #name = #rt::Reuse::reuse(&#name);)
+        });
+        let copies = quote!(#(#copies)*);
+        let make = if blocking {
+            quote!({ #copies move || -> #ret #block })
+        } else {
+            let future = crate::expand::async_body(ret, block);
+            quote!({ #copies #future })
+        };
+        let at_ret = |name: &str| {
+            let name = Ident::new(name, ret.span());
+            quote_spanned!(ret.span()=> #rt::#name)
+        };
+        let call = if self.idempotent {
+            let hooks = self.hooks(ret);
+            let entry = at_ret(match (blocking, on_pool) {
+                (true, _) => "call_blocking_retrying",
+                (false, true) => "call_on_pool_retrying",
+                (false, false) => "call_retrying",
+            });
+            quote!(#entry(&__RESILIENCE_SITE, #hooks, || #make).await)
+        } else {
+            let entry = at_ret(match (blocking, on_pool) {
+                (true, _) => "call_blocking",
+                (false, true) => "call_on_pool",
+                (false, false) => "call",
+            });
+            quote!(#entry(&__RESILIENCE_SITE, #make).await)
+        };
+        let typed = (!contains_impl_trait(ret)).then(|| quote!(: #ret));
+        let finish = match &self.fallback {
+            None => quote!(__resilience_result),
+            Some(path) => {
+                let names = self.arguments.iter().map(|a| &a.name);
+                let receiver = self.receiver.then(|| quote!(self,));
+                let args = quote!(#receiver #(#names,)* __resilience_error);
+                // Spanned at the path, so a wrong signature is reported there.
+                let run = if blocking {
+                    quote_spanned!(path.span()=>
+                        #rt::fallback_blocking(&__RESILIENCE_SITE, move || #path(#args)).await)
+                } else {
+                    quote_spanned!(path.span()=> #rt::fallback(&__RESILIENCE_SITE, #path(#args)).await)
+                };
+                quote! {
+                    match __resilience_result {
+                        ::core::result::Result::Err(__resilience_error) => #run,
+                        __resilience_ok => __resilience_ok,
+                    }
+                }
+            }
+        };
+        quote! {{
+            #site
+            #result_check
+            #(#checks)*
+            let __resilience_result #typed = #call;
+            #finish
+        }}
+    }
+
+    /// The site's `retry_if` and `retry_after`, each checked at its path.
+    fn hooks(&self, ret: &Type) -> TokenStream {
+        let rt = quote!(::resilience_runtime::__private);
+        let mut hooks = if contains_impl_trait(ret) {
+            quote!(#rt::Hooks::new())
+        } else {
+            quote!(#rt::hooks::<#ret>())
+        };
+        if let Some(path) = &self.retry_if {
+            hooks = quote_spanned!(path.span()=> #hooks.retry_if(#path));
+        }
+        if let Some(path) = &self.retry_after {
+            hooks = quote_spanned!(path.span()=> #hooks.retry_after(#path));
+        }
+        hooks
+    }
+}

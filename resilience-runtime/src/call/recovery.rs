@@ -1,0 +1,344 @@
+//! Recovery around the attempt: the retry loop of idempotent sites, and the
+//! fallback a site runs once its call has failed for good.
+//!
+//! Retry is outermost: each attempt goes through breaker → bulkhead →
+//! timeout and is judged by the breaker. Backoff waits hold no slot.
+
+use super::{attempt, attempt_blocking, attempt_on_pool, flatten};
+use crate::clock;
+use crate::dependency::Dependency;
+use crate::fallback::FallbackStats;
+use crate::retry::{bump, Retry, RetryStats};
+use crate::runtime;
+use crate::site::CallSite;
+use crate::stats::Outcome;
+use crate::ResilienceError;
+use std::future::Future;
+use std::panic::resume_unwind;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The `Result` type an annotated function returns, taken apart so that the
+/// macros can name its error type without parsing it.
+#[doc(hidden)]
+pub trait ResultParts {
+    /// The `Err` type.
+    type Err;
+}
+
+impl<T, E> ResultParts for Result<T, E> {
+    type Err = E;
+}
+
+/// A site's `retry_if` and `retry_after` functions.
+#[doc(hidden)]
+pub struct Hooks<E> {
+    retry_if: Option<fn(&E) -> bool>,
+    retry_after: Option<fn(&E) -> Option<Duration>>,
+}
+
+/// No hooks, for a function returning `R`.
+#[doc(hidden)]
+pub fn hooks<R: ResultParts>() -> Hooks<R::Err> {
+    Hooks {
+        retry_if: None,
+        retry_after: None,
+    }
+}
+
+impl<E> Hooks<E> {
+    /// No hooks, the error type inferred.
+    #[doc(hidden)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Hooks {
+            retry_if: None,
+            retry_after: None,
+        }
+    }
+
+    /// Sets `retry_if`; a wrong signature is an error at the argument.
+    #[doc(hidden)]
+    pub fn retry_if(mut self, f: fn(&E) -> bool) -> Self {
+        self.retry_if = Some(f);
+        self
+    }
+
+    /// Sets `retry_after`; a wrong signature is an error at the argument.
+    #[doc(hidden)]
+    pub fn retry_after(mut self, f: fn(&E) -> Option<Duration>) -> Self {
+        self.retry_after = Some(f);
+        self
+    }
+}
+
+/// Runs an idempotent `async fn`: `make` builds a fresh body per attempt.
+#[doc(hidden)]
+pub async fn call_retrying<F, Fut, T, E>(
+    site: &'static CallSite,
+    hooks: Hooks<E>,
+    mut make: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: From<ResilienceError>,
+{
+    let dep = runtime::dependency(site);
+    let d = &dep;
+    retry_loop(d, &hooks, move |timeout, success| {
+        attempt(d, site, make(), timeout, success)
+    })
+    .await
+}
+
+/// Runs an idempotent blocking `fn`: `make` builds a fresh job per attempt.
+#[doc(hidden)]
+pub async fn call_blocking_retrying<F, B, T, E>(
+    site: &'static CallSite,
+    hooks: Hooks<E>,
+    mut make: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> B,
+    B: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<ResilienceError> + Send + 'static,
+{
+    let dep = runtime::dependency(site);
+    let d = &dep;
+    retry_loop(d, &hooks, move |timeout, success| {
+        attempt_blocking(d, site, make(), timeout, success)
+    })
+    .await
+}
+
+/// Runs an idempotent `on_pool` `async fn`.
+#[doc(hidden)]
+pub async fn call_on_pool_retrying<F, Fut, T, E>(
+    site: &'static CallSite,
+    hooks: Hooks<E>,
+    mut make: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: From<ResilienceError> + Send + 'static,
+{
+    let dep = runtime::dependency(site);
+    let d = &dep;
+    retry_loop(d, &hooks, move |timeout, success| {
+        attempt_on_pool(d, site, make(), timeout, success)
+    })
+    .await
+}
+
+/// Why an attempt did not succeed.
+enum Failure<E> {
+    /// The body returned this error.
+    Body(E),
+    /// A policy refused the attempt or cut it off.
+    Policy(ResilienceError),
+}
+
+/// The retry loop. `attempt(timeout, success)` makes one attempt with the
+/// given timeout, counting a success in `success`.
+#[inline]
+async fn retry_loop<T, E, A, AF>(dep: &Dependency, hooks: &Hooks<E>, mut attempt: A) -> Result<T, E>
+where
+    A: FnMut(Option<Duration>, Outcome) -> AF,
+    AF: Future<Output = Result<Result<T, E>, ResilienceError>>,
+    E: From<ResilienceError>,
+{
+    let Some(retry) = &dep.retry else {
+        return flatten(attempt(dep.config.call_timeout, Outcome::Success).await);
+    };
+    let config = &retry.config;
+    let deadline = config.max_elapsed.map(|d| Instant::now() + d);
+    let mut call = LogicalCall {
+        stats: &retry.stats,
+        retries: 0,
+        done: false,
+    };
+    loop {
+        let (timeout, shortened) = attempt_timeout(dep.config.call_timeout, deadline);
+        let success = if call.retries == 0 {
+            Outcome::SuccessFirstTry
+        } else {
+            Outcome::Success
+        };
+        let failure = match attempt(timeout, success).await {
+            Ok(Ok(value)) => {
+                call.succeeded();
+                return Ok(value);
+            }
+            Ok(Err(error)) => Failure::Body(error),
+            Err(refused) => Failure::Policy(refused),
+        };
+        let retryable = match &failure {
+            Failure::Body(e) => config.retry_on.error && hooks.retry_if.is_none_or(|f| f(e)),
+            Failure::Policy(ResilienceError::Timeout { .. }) => config.retry_on.timeout,
+            Failure::Policy(ResilienceError::Rejected { .. }) => config.retry_on.rejected,
+            // An open circuit, or any refusal added later: stop at once.
+            Failure::Policy(_) => false,
+        };
+        if !retryable || call.retries >= config.max_retries {
+            return Err(call.failed(failure));
+        }
+        let cut_by_deadline =
+            shortened && matches!(failure, Failure::Policy(ResilienceError::Timeout { .. }));
+        let hint = match &failure {
+            Failure::Body(e) => hooks.retry_after.and_then(|f| f(e)),
+            Failure::Policy(_) => None,
+        };
+        let delay = config.delay(call.retries + 1, hint);
+        if cut_by_deadline || deadline.is_some_and(|d| Instant::now() + delay >= d) {
+            bump(&retry.stats.deadline_exhausted);
+            return Err(call.failed(failure));
+        }
+        if !retry.budget.try_withdraw(first_attempts(dep, retry)) {
+            bump(&retry.stats.budget_exhausted);
+            return Err(call.failed(failure));
+        }
+        clock::sleep(delay).await;
+        call.retries += 1;
+        bump(&retry.stats.retries);
+    }
+}
+
+/// An attempt's timeout: the call timeout, or the time left before the
+/// deadline when that is shorter (then `true`: the deadline cut it).
+#[inline]
+fn attempt_timeout(call: Option<Duration>, deadline: Option<Instant>) -> (Option<Duration>, bool) {
+    let Some(deadline) = deadline else {
+        return (call, false);
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    match call {
+        Some(timeout) if timeout <= left => (Some(timeout), false),
+        _ => (Some(left), true),
+    }
+}
+
+/// The dependency's first attempts so far: every attempt counted, less the
+/// retries. The budget needs nothing else, so first attempts cost it nothing.
+fn first_attempts(dep: &Dependency, retry: &Retry) -> u64 {
+    dep.stats
+        .read()
+        .total()
+        .saturating_sub(crate::retry::get(&retry.stats.retries))
+}
+
+/// One logical call of an idempotent site. It lands in exactly one of the
+/// four retry counters; a call dropped mid-attempt or mid-backoff counts as
+/// failed. (A success on the first attempt is counted by the attempt itself.)
+struct LogicalCall<'a> {
+    stats: &'a RetryStats,
+    retries: u32,
+    done: bool,
+}
+
+impl LogicalCall<'_> {
+    #[inline]
+    fn succeeded(&mut self) {
+        self.done = true;
+        if self.retries > 0 {
+            bump(&self.stats.successful_with_retry);
+        }
+    }
+
+    fn failed<E: From<ResilienceError>>(&mut self, failure: Failure<E>) -> E {
+        self.record_failure();
+        match failure {
+            Failure::Body(e) => e,
+            Failure::Policy(refused) => refused.into(),
+        }
+    }
+
+    fn record_failure(&mut self) {
+        self.done = true;
+        bump(if self.retries > 0 {
+            &self.stats.failed_with_retry
+        } else {
+            &self.stats.failed_without_retry
+        });
+    }
+}
+
+impl Drop for LogicalCall<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.done {
+            self.record_failure();
+        }
+    }
+}
+
+/// Runs a site's `async` fallback once its call has failed for good, and
+/// counts it. The fallback runs under no policy of this dependency.
+#[doc(hidden)]
+pub async fn fallback<Fut, T, E>(site: &'static CallSite, fallback: Fut) -> Result<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let dep = runtime::dependency(site);
+    let mut run = FallbackRun::start(dep.fallback.as_ref());
+    let result = fallback.await;
+    run.finish(result.is_ok());
+    result
+}
+
+/// Runs a blocking function's fallback on tokio's blocking pool, never on
+/// an async worker thread, and counts it.
+#[doc(hidden)]
+pub async fn fallback_blocking<F, T, E>(site: &'static CallSite, fallback: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let dep = runtime::dependency(site);
+    let mut run = FallbackRun::start(dep.fallback.as_ref());
+    let result = match tokio::task::spawn_blocking(fallback).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
+        Err(_) => panic!(
+            "the fallback of {}/{} was dropped: the runtime is shutting down",
+            site.dependency, site.operation
+        ),
+    };
+    run.finish(result.is_ok());
+    result
+}
+
+/// One fallback run: `invoked` at the start, then `successful` or `failed`
+/// (a panic is a failure; a fallback dropped by its caller is neither).
+struct FallbackRun<'a> {
+    stats: Option<&'a FallbackStats>,
+    done: bool,
+}
+
+impl<'a> FallbackRun<'a> {
+    fn start(stats: Option<&'a FallbackStats>) -> Self {
+        if let Some(s) = stats {
+            bump(&s.invoked);
+        }
+        FallbackRun { stats, done: false }
+    }
+
+    fn finish(&mut self, ok: bool) {
+        self.done = true;
+        if let Some(s) = self.stats {
+            bump(if ok { &s.successful } else { &s.failed });
+        }
+    }
+}
+
+impl Drop for FallbackRun<'_> {
+    fn drop(&mut self) {
+        if !self.done && std::thread::panicking() {
+            self.finish(false);
+        }
+    }
+}
