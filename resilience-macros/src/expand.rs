@@ -47,7 +47,8 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
         }
     }
 
-    let recovery = Recovery::of(&args, sig, attribute)?;
+    let recovery = Recovery::of(&args, &mut item.sig, attribute)?;
+    let sig = &item.sig;
     let rt = quote!(::resilience_runtime::__private);
     let kind = syn::Ident::new(args.kind, Span::call_site());
     let dependency = &args.dependency;

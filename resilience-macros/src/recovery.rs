@@ -28,18 +28,25 @@ struct Argument {
 impl Recovery {
     /// `None` for a site with neither `idempotent` nor `fallback`: it keeps
     /// today's expansion and costs.
-    pub(crate) fn of(args: &Args, sig: &Signature, attribute: &str) -> Result<Option<Recovery>> {
+    /// Also drops `mut` from the signature's arguments: each attempt's own
+    /// copy is the binding the body mutates.
+    pub(crate) fn of(
+        args: &Args,
+        sig: &mut Signature,
+        attribute: &str,
+    ) -> Result<Option<Recovery>> {
         if args.idempotent.is_none() && args.fallback.is_none() {
             return Ok(None);
         }
         let mut receiver = false;
         let mut arguments = Vec::new();
-        for input in &sig.inputs {
+        for input in &mut sig.inputs {
             match input {
                 FnArg::Receiver(r) => {
+                    let r = &*r;
                     if !matches!(r.kind, syn::ReceiverKind::Reference(_, _, None)) {
-                        return Err(Error::new(
-                            r.span(),
+                        return Err(Error::new_spanned(
+                            r,
                             format!(
                                 "a #[{attribute}] method with `idempotent` or `fallback` takes `&self`: \
                                  each attempt and the fallback use `self` again, which `&mut self` and \
@@ -49,11 +56,11 @@ impl Recovery {
                     }
                     receiver = true;
                 }
-                FnArg::Typed(arg) => match &*arg.pat {
+                FnArg::Typed(arg) => match &mut *arg.pat {
                     Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
                         arguments.push(Argument {
                             name: p.ident.clone(),
-                            mutable: p.mutability.is_some(),
+                            mutable: p.mutability.take().is_some(),
                             ty: (*arg.ty).clone(),
                         })
                     }
@@ -130,10 +137,25 @@ impl Recovery {
                 let args = quote!(#receiver #(#names,)* __resilience_error);
                 // Spanned at the path, so a wrong signature is reported there.
                 let run = if blocking {
-                    quote_spanned!(path.span()=>
-                        #rt::fallback_blocking(&__RESILIENCE_SITE, move || #path(#args)).await)
+                    // Called through the checked pointer, so a mistake is reported once.
+                    let (check, function) = match self.blocking_fallback_check(path, ret) {
+                        Some(check) => (check, quote!(__resilience_fallback_fn)),
+                        None => (TokenStream::new(), quote!(#path)),
+                    };
+                    quote_spanned!(path.span()=> {
+                        #check
+                        #rt::fallback_blocking(&__RESILIENCE_SITE, move || #function(#args)).await
+                    })
                 } else {
                     quote_spanned!(path.span()=> #rt::fallback(&__RESILIENCE_SITE, #path(#args)).await)
+                };
+                // A fallback of the wrong type is reported at the path too.
+                let run = match &typed {
+                    Some(typed) => quote_spanned!(path.span()=> {
+                        let __resilience_fallback #typed = #run;
+                        __resilience_fallback
+                    }),
+                    None => run,
                 };
                 quote! {
                     match __resilience_result {
@@ -150,6 +172,19 @@ impl Recovery {
             let __resilience_result #typed = #call;
             #finish
         }}
+    }
+
+    /// A blocking fallback's whole signature, checked at its path, so that a
+    /// wrong argument or return type is reported there.
+    fn blocking_fallback_check(&self, path: &Path, ret: &Type) -> Option<TokenStream> {
+        if contains_impl_trait(ret) || self.arguments.iter().any(|a| contains_impl_trait(&a.ty)) {
+            return None;
+        }
+        let rt = quote!(::resilience_runtime::__private);
+        let types = self.arguments.iter().map(|a| &a.ty);
+        Some(quote_spanned!(path.span()=>
+            let __resilience_fallback_fn: fn(#(#types,)* <#ret as #rt::ResultParts>::Err) -> #ret = #path;
+        ))
     }
 
     /// The site's `retry_if` and `retry_after`, each checked at its path.

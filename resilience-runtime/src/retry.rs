@@ -98,7 +98,13 @@ impl RetryConfig {
         let secs = match self.backoff {
             Backoff::Constant => initial,
             Backoff::Linear => initial * f64::from(retry),
-            Backoff::Exponential => initial * self.multiplier.powi(retry.saturating_sub(1) as i32),
+            Backoff::Exponential => {
+                // Clamped so the exponent cannot wrap; past it the cap applies anyway.
+                initial
+                    * self
+                        .multiplier
+                        .powi(retry.saturating_sub(1).min(1024) as i32)
+            }
         };
         if !secs.is_finite() || secs >= self.max_delay.as_secs_f64() {
             return self.max_delay;

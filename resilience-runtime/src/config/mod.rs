@@ -42,6 +42,11 @@ impl Config {
                     .map_err(|e| e.located(text))
             })
             .collect::<Result<_, _>>()?;
+        // The kind and top levels alone, so a mistake there is found even
+        // before a dependency inherits it.
+        for kind in Kind::ALL {
+            resolve::resolve(&section, kind.as_str(), kind, None).map_err(|e| e.located(text))?;
+        }
         Ok(Config {
             section,
             text: text.to_owned(),
@@ -80,7 +85,15 @@ fn line_of(text: &str, path: &str) -> Option<usize> {
     let mut lines = text.lines().enumerate();
     let mut indent = None::<usize>;
     let mut found = None;
+    let all: Vec<&str> = text.lines().collect();
     for segment in path.split('.') {
+        // A key inside a flow mapping (`db: { type: database, retry_on: [] }`)
+        // sits on its parent's line.
+        if let Some(parent) = found {
+            if flow_key(all[parent - 1], segment) {
+                return Some(parent);
+            }
+        }
         let (number, depth) = lines.by_ref().find_map(|(i, line)| {
             let trimmed = line.trim_start();
             let depth = line.len() - trimmed.len();
@@ -92,6 +105,18 @@ fn line_of(text: &str, path: &str) -> Option<usize> {
         found = Some(number);
     }
     found
+}
+
+/// Whether `line` holds `key:` inside a flow mapping.
+fn flow_key(line: &str, key: &str) -> bool {
+    let Some((_, flow)) = line.split_once('{') else {
+        return false;
+    };
+    flow.split([',', '{']).any(|part| {
+        part.trim_start()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+    })
 }
 
 /// What is wrong with a configuration, or with initialising the runtime.

@@ -1,5 +1,6 @@
 use super::*;
 use crate::bulkhead::BulkheadConfig;
+use crate::retry::{Backoff, Jitter, RetryConfig, RetryOn};
 use std::time::Duration;
 
 const PROJECT_CONFIG: &str = include_str!("../../../config/enhanced_config.yaml");
@@ -299,7 +300,7 @@ fn invalid_values_name_their_path() {
         ),
         ("external_dependencies:\n    db: { type: databse }", "resilience.external_dependencies.db.type"),
         ("bulkheads:\n    databse: {}", "resilience.bulkheads"),
-        ("max_retry_attempts: 0", "resilience.max_retry_attempts"),
+        ("max_retry_attempts: 101", "resilience.max_retry_attempts"),
         (
             "external_dependencies:\n    db: { type: database, max_concurrent: 2.5 }",
             "resilience.external_dependencies.db.max_concurrent",
@@ -391,4 +392,164 @@ fn a_key_and_its_alias_together_are_refused() {
         text.contains("`timeout_seconds` and `max_wait_seconds` are the same key"),
         "{text}"
     );
+}
+
+#[test]
+fn retry_keys_resolve_dependency_over_kind_over_top_over_defaults() {
+    let config = Config::from_yaml_str(
+        "
+resilience:
+  max_retry_attempts: 2
+  retry_backoff: linear
+  retry_on: [error]
+  bulkheads:
+    database: { max_retry_attempts: 4, retry_jitter: equal, retry_initial_delay_seconds: 0.5 }
+  external_dependencies:
+    db: { type: database, retry_max_delay_seconds: 3, retry_budget_ratio: 0.6, retry_max_elapsed_seconds: 20 }
+    api: { type: external_api, retry_on: [timeout, rejected], retry_multiplier: 3 }
+    off: { type: cache, retry_enabled: false }
+",
+    )
+    .unwrap();
+    let db = dep(&config, "db").retry.unwrap();
+    assert_eq!(
+        db,
+        RetryConfig {
+            max_retries: 4,
+            backoff: Backoff::Linear,
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(3),
+            multiplier: 2.0,
+            jitter: Jitter::Equal,
+            retry_on: RetryOn {
+                error: true,
+                timeout: false,
+                rejected: false
+            },
+            budget_ratio: 0.6,
+            budget_min_per_second: 10,
+            max_elapsed: Some(Duration::from_secs(20)),
+        }
+    );
+    let api = dep(&config, "api").retry.unwrap();
+    assert_eq!(api.max_retries, 2);
+    assert_eq!(
+        (api.initial_delay, api.max_delay),
+        (Duration::from_millis(100), Duration::from_secs(10))
+    );
+    assert_eq!(api.multiplier, 3.0);
+    assert_eq!(api.jitter, Jitter::Full);
+    assert_eq!(
+        api.retry_on,
+        RetryOn {
+            error: false,
+            timeout: true,
+            rejected: true
+        }
+    );
+    assert_eq!(dep(&config, "off").retry, None);
+}
+
+#[test]
+fn retries_are_off_by_default_and_by_the_top_level_switch() {
+    let config = Config::from_yaml_str(
+        "resilience:\n  external_dependencies:\n    db: { type: database }\n",
+    )
+    .unwrap();
+    assert_eq!(dep(&config, "db").retry, None);
+    let config = Config::from_yaml_str(
+        "resilience:\n  retry_enabled: false\n  external_dependencies:\n    db: { type: database, max_retry_attempts: 3 }\n",
+    )
+    .unwrap();
+    assert_eq!(dep(&config, "db").retry, None);
+    // The project's file keeps its three retries for every dependency.
+    let config = Config::from_yaml_str(PROJECT_CONFIG).unwrap();
+    for (name, d) in config.dependencies() {
+        assert_eq!(d.retry.map(|r| r.max_retries), Some(3), "{name}");
+    }
+}
+
+#[test]
+fn bad_retry_values_are_located_errors() {
+    let cases = [
+        ("max_retry_attempts: -1", "resilience.max_retry_attempts"),
+        ("max_retry_attempts: 2.5", "resilience.max_retry_attempts"),
+        ("retry_backoff: fibonacci", "resilience.retry_backoff"),
+        ("retry_jitter: some", "resilience.retry_jitter"),
+        (
+            "retry_initial_delay_seconds: -0.1",
+            "resilience.retry_initial_delay_seconds",
+        ),
+        (
+            "retry_initial_delay_seconds: 3601",
+            "resilience.retry_initial_delay_seconds",
+        ),
+        (
+            "retry_max_delay_seconds: 0",
+            "resilience.retry_max_delay_seconds",
+        ),
+        (
+            "retry_max_delay_seconds: .inf",
+            "resilience.retry_max_delay_seconds",
+        ),
+        ("retry_multiplier: 0.5", "resilience.retry_multiplier"),
+        ("retry_multiplier: .nan", "resilience.retry_multiplier"),
+        ("retry_budget_ratio: -0.1", "resilience.retry_budget_ratio"),
+        ("retry_budget_ratio: 1001", "resilience.retry_budget_ratio"),
+        (
+            "retry_budget_min_per_second: 0.5",
+            "resilience.retry_budget_min_per_second",
+        ),
+        (
+            "retry_max_elapsed_seconds: 0",
+            "resilience.retry_max_elapsed_seconds",
+        ),
+        (
+            "retry_max_elapsed_seconds: 86401",
+            "resilience.retry_max_elapsed_seconds",
+        ),
+        ("retry_on: [error, crash]", "resilience.retry_on[1]"),
+        (
+            "bulkheads:\n    database: { retry_multiplier: 200 }",
+            "resilience.bulkheads.database.retry_multiplier",
+        ),
+        (
+            "external_dependencies:\n    db: { type: database, retry_on: errors }",
+            "resilience.external_dependencies.db.retry_on",
+        ),
+    ];
+    for (body, want) in cases {
+        let (path, line, text) = invalid(&format!("resilience:\n  {body}\n"));
+        assert_eq!(path, want, "{body}: {text}");
+        assert!(line.is_some(), "{text}");
+    }
+}
+
+#[test]
+fn contradicting_retry_keys_are_errors_at_the_key_that_was_set() {
+    let cases = [
+        (
+            "max_retry_attempts: 1\n  retry_initial_delay_seconds: 5\n  retry_max_delay_seconds: 2",
+            "resilience.retry_max_delay_seconds",
+            4,
+            "shorter than retry_initial_delay_seconds",
+        ),
+        (
+            "max_retry_attempts: 1\n  external_dependencies:\n    db: { type: database, retry_on: [] }",
+            "resilience.external_dependencies.db.retry_on",
+            4,
+            "retries nothing",
+        ),
+        (
+            "max_retry_attempts: 1\n  bulkheads:\n    database: { retry_on: [timeout, timeout] }\n  external_dependencies:\n    db: { type: database }",
+            "resilience.bulkheads.database.retry_on",
+            4,
+            "listed twice",
+        ),
+    ];
+    for (body, want, want_line, says) in cases {
+        let (path, line, text) = invalid(&format!("resilience:\n  {body}\n"));
+        assert_eq!((path.as_str(), line), (want, Some(want_line)), "{text}");
+        assert!(text.contains(says), "{text}");
+    }
 }
