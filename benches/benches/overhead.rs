@@ -34,6 +34,7 @@ resilience:
     bench_full: { type: database, max_concurrent: 1, reject_on_full: true }
     bench_open: { type: database, circuit_breaker_failure_threshold: 1, circuit_breaker_timeout: 86400 }
     bench_pool: { type: external_api, bulkhead_type: thread_pool, max_workers: 1, timeout_seconds: 10 }
+    bench_retry: { type: database, max_concurrent: 1024, timeout_seconds: 10, max_retry_attempts: 3 }
 ";
 
 async fn direct(x: u64) -> Result<u64, BenchError> {
@@ -53,6 +54,13 @@ async fn annotated(x: u64) -> Result<u64, BenchError> {
 #[database_call(dependency = "bench_db")]
 async fn annotated_pending(x: u64) -> Result<u64, BenchError> {
     tokio::task::yield_now().await;
+    Ok(x + 1)
+}
+
+/// The same call on a dependency with three retries configured: its first
+/// attempt succeeds.
+#[database_call(dependency = "bench_retry", idempotent)]
+async fn annotated_idempotent(x: u64) -> Result<u64, BenchError> {
     Ok(x + 1)
 }
 
@@ -352,6 +360,46 @@ fn contention(c: &mut Criterion) {
     group.finish();
 }
 
+/// Up to three retries of any error, with no wait: the least a tower
+/// `Retry` policy can do.
+#[derive(Clone)]
+struct RetryErrors(u32);
+
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for RetryErrors {
+    type Future = std::future::Ready<()>;
+
+    fn retry(&mut self, _: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
+        (result.is_err() && self.0 > 0).then(|| {
+            self.0 -= 1;
+            std::future::ready(())
+        })
+    }
+
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
+/// A retried call whose first attempt succeeds: the price of being ready to
+/// retry, next to the plain annotated call and the peers' retries.
+fn retry(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut group = c.benchmark_group("retry");
+    bench_async(&mut group, "annotated", &rt, annotated);
+    bench_async(&mut group, "annotated_idempotent", &rt, annotated_idempotent);
+    let tower_retry = ServiceBuilder::new()
+        .layer(tower::retry::RetryLayer::new(RetryErrors(3)))
+        .service_fn(direct);
+    bench_service(&mut group, "tower_retry", &rt, tower_retry);
+    bench_async(&mut group, "backon", &rt, |x| {
+        use backon::Retryable;
+        (move || direct(x))
+            .retry(backon::ExponentialBuilder::default().with_max_times(3))
+            .sleep(tokio::time::sleep)
+    });
+    group.finish();
+}
+
 fn thread_pool_hop(c: &mut Criterion) {
     let rt = current_thread();
     let mut group = c.benchmark_group("thread_pool_hop");
@@ -369,6 +417,7 @@ fn init() {
 fn all(c: &mut Criterion) {
     init();
     ready_and_pending(c);
+    retry(c);
     saying_no(c);
     contention(c);
     thread_pool_hop(c);

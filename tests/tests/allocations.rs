@@ -1,6 +1,8 @@
 //! Heap allocations per call on the semaphore path, counted by a counting
 //! global allocator: zero for a success, a success that is pending once (so
-//! its timer is armed), a rejection and a short-circuit.
+//! its timer is armed), a rejection and a short-circuit; and zero on the
+//! recovery paths: a retried site's first-try success, retries with backoff,
+//! budget and deadline, and a fallback.
 
 use resilience_runtime::{database_call, Runtime};
 use resilience_tests::TestError;
@@ -37,7 +39,31 @@ resilience:
     db: { type: database, max_concurrent: 10, timeout_seconds: 10 }
     full: { type: database, max_concurrent: 1, reject_on_full: true }
     broken: { type: database, circuit_breaker_failure_threshold: 1, circuit_breaker_timeout: 3600 }
+    flaky: { type: database, max_concurrent: 10, timeout_seconds: 10, enable_circuit_breaker: false,
+             max_retry_attempts: 2, retry_initial_delay_seconds: 0.01, retry_max_elapsed_seconds: 60,
+             retry_budget_min_per_second: 1000000 }
 ";
+
+/// Attempts of `flaky_read` that fail before one succeeds.
+static FAILURES_LEFT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[database_call(dependency = "flaky", idempotent, retry_if = always, fallback = from_cache)]
+async fn flaky_read(x: u64) -> Result<u64, TestError> {
+    let left = FAILURES_LEFT.load(Ordering::Relaxed);
+    if left > 0 {
+        FAILURES_LEFT.store(left - 1, Ordering::Relaxed);
+        return Err(TestError::Failed("transient"));
+    }
+    Ok(x + 1)
+}
+
+fn always(_: &TestError) -> bool {
+    true
+}
+
+async fn from_cache(x: u64, _: TestError) -> Result<u64, TestError> {
+    Ok(x)
+}
 
 static FAIL: AtomicBool = AtomicBool::new(false);
 
@@ -145,4 +171,40 @@ async fn futures_poll_once<F: std::future::Future>(fut: std::pin::Pin<&mut F>) -
     let mut fut = Some(fut);
     std::future::poll_fn(|cx| std::task::Poll::Ready(fut.take().unwrap().poll(cx).is_pending()))
         .await
+}
+
+#[test]
+fn the_recovery_paths_allocate_nothing_per_call() {
+    let tokio_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    tokio_rt.block_on(rt.scope(async {
+        let first_try = allocations_per_call(1000, || async {
+            assert_eq!(flaky_read(1).await, Ok(2));
+        })
+        .await;
+        let after_retries = allocations_per_call(1000, || async {
+            FAILURES_LEFT.store(2, Ordering::Relaxed);
+            assert_eq!(flaky_read(1).await, Ok(2));
+        })
+        .await;
+        let fallback = allocations_per_call(1000, || async {
+            FAILURES_LEFT.store(3, Ordering::Relaxed);
+            assert_eq!(flaky_read(1).await, Ok(1));
+        })
+        .await;
+        assert_eq!(
+            [first_try, after_retries, fallback],
+            [0.0; 3],
+            "allocations per call: first-try success, success after two retries, fallback"
+        );
+    }));
+    let flaky = rt.health_snapshot().dependencies["flaky"].clone();
+    let retry = flaky.retry.unwrap();
+    assert_eq!(retry.successful_without_retry, 1001);
+    assert_eq!(retry.successful_with_retry, 1001);
+    assert_eq!(flaky.fallback.unwrap().successful, 1001);
 }
