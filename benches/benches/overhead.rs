@@ -386,7 +386,12 @@ fn retry(c: &mut Criterion) {
     let rt = current_thread();
     let mut group = c.benchmark_group("retry");
     bench_async(&mut group, "annotated", &rt, annotated);
-    bench_async(&mut group, "annotated_idempotent", &rt, annotated_idempotent);
+    bench_async(
+        &mut group,
+        "annotated_idempotent",
+        &rt,
+        annotated_idempotent,
+    );
     let tower_retry = ServiceBuilder::new()
         .layer(tower::retry::RetryLayer::new(RetryErrors(3)))
         .service_fn(direct);

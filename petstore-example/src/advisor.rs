@@ -3,8 +3,8 @@
 //! customer's profile (the mean of the pets they bought, plus the pet being
 //! viewed).
 
-use crate::db::Pet;
 use crate::error::DepError;
+use crate::model::Pet;
 use resilience_runtime::api_call;
 use serde::Serialize;
 use std::collections::BTreeMap;

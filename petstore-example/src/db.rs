@@ -3,46 +3,13 @@
 //! application creates its own schema; every query is parameterised.
 
 use crate::error::DepError;
+use crate::model::{Order, OutboxEvent, Pet};
 use resilience_runtime::database_call;
-use serde::{Deserialize, Serialize};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A pet in the catalogue. Prices are in cents.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Pet {
-    pub id: i64,
-    pub name: String,
-    pub species: String,
-    pub breed: String,
-    pub age_years: i64,
-    pub price_cents: i64,
-    pub stock: i64,
-    pub traits: Vec<String>,
-}
-
-/// A placed order.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Order {
-    pub id: String,
-    pub customer_id: String,
-    pub pet_id: i64,
-    pub amount_cents: i64,
-    pub payment_id: String,
-    pub status: String,
-}
-
-/// An event waiting in (or delivered from) the outbox.
-#[derive(Clone, Debug, Serialize)]
-pub struct OutboxEvent {
-    pub id: String,
-    pub seq: i64,
-    pub subject: String,
-    pub payload: String,
-}
 
 /// A handle to the database, cheap to clone.
 #[derive(Clone)]

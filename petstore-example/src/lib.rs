@@ -9,7 +9,7 @@
 //! | `kafka_events` | [`events`] | `#[message_queue_call]` |
 //! | `ml_pet_advisor` | [`advisor`] | `#[api_call]`, thread pool |
 //!
-//! [`service`] holds the business operations, [`http`] the API and [`demo`]
+//! [`model`] holds the domain types, [`service`] the business operations, [`http`] the API and [`demo`]
 //! the scenarios `cargo run -p petstore-example` prints.
 
 pub mod advisor;
@@ -20,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod http;
+pub mod model;
 pub mod rng;
 pub mod service;
 

@@ -4,10 +4,11 @@
 
 use crate::advisor::{self, Advisor, Recommendation};
 use crate::cache::{self, Cache};
-use crate::db::{self, Db, Order, Pet};
+use crate::db::{self, Db};
 use crate::error::{DepError, ServiceError};
 use crate::events::{Events, RelayReport};
 use crate::gateway::{self, GatewayClient, Payment};
+use crate::model::{Order, Pet};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -114,18 +115,17 @@ impl Petstore {
     /// then cached). A cache failure is a miss, never an error.
     pub async fn browse_pets(&self) -> Result<Catalogue, ServiceError> {
         let mut degraded = Vec::new();
-        match cache::get(&self.cache, "catalogue").await {
-            Ok(Some(json)) => {
-                if let Ok(pets) = serde_json::from_str::<Vec<Pet>>(&json) {
-                    return Ok(Catalogue {
-                        pets,
-                        source: "cache",
-                        degraded,
-                    });
-                }
-            }
-            Ok(None) => {}
-            Err(e) => degraded.push(format!("cache: {}", e.reason())),
+        let fresh = self
+            .cached("catalogue", &mut degraded, |json| {
+                serde_json::from_str::<Vec<Pet>>(json).ok()
+            })
+            .await;
+        if let Some(pets) = fresh {
+            return Ok(Catalogue {
+                pets,
+                source: "cache",
+                degraded,
+            });
         }
         let pets = db::list_pets(&self.db)
             .await
@@ -299,21 +299,19 @@ impl Petstore {
     /// One order: its status from the cache when present, else the database.
     pub async fn get_order(&self, id: &str) -> Result<OrderView, ServiceError> {
         let mut degraded = Vec::new();
-        match cache::get(&self.cache, &format!("order:{id}")).await {
-            Ok(Some(json)) => {
-                if let Some(order) = serde_json::from_str::<serde_json::Value>(&json)
+        let cached = self
+            .cached(&format!("order:{id}"), &mut degraded, |json| {
+                serde_json::from_str::<serde_json::Value>(json)
                     .ok()
                     .and_then(|v| serde_json::from_value::<Order>(v["order"].clone()).ok())
-                {
-                    return Ok(OrderView {
-                        order,
-                        source: "cache",
-                        degraded,
-                    });
-                }
-            }
-            Ok(None) => {}
-            Err(e) => degraded.push(format!("cache: {}", e.reason())),
+            })
+            .await;
+        if let Some(order) = cached {
+            return Ok(OrderView {
+                order,
+                source: "cache",
+                degraded,
+            });
         }
         let order = db::get_order(&self.db, id)
             .await
@@ -324,6 +322,25 @@ impl Petstore {
             source: "database",
             degraded,
         })
+    }
+
+    /// The entry at `key` as `parse` reads it. A miss or an unreadable entry
+    /// is `None`; so is a cache failure, which is also listed in `degraded`:
+    /// the cache is never critical.
+    async fn cached<T>(
+        &self,
+        key: &str,
+        degraded: &mut Vec<String>,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        match cache::get(&self.cache, key).await {
+            Ok(Some(json)) => parse(&json),
+            Ok(None) => None,
+            Err(e) => {
+                degraded.push(format!("cache: {}", e.reason()));
+                None
+            }
+        }
     }
 
     async fn give_back(&self, pet_id: i64) {
