@@ -2,7 +2,9 @@
 //! URL is given, an in-process TTL map otherwise. Callers treat every cache
 //! error as a miss, so the cache never fails a request.
 
+use crate::db::Db;
 use crate::error::DepError;
+use crate::model::PetList;
 use resilience_runtime::cache_call;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,7 +49,7 @@ fn failed(e: redis::RedisError) -> DepError {
 }
 
 /// The cached value of `key`, if fresh.
-#[cache_call(dependency = "redis_cache", operation = "cache_get")]
+#[cache_call(dependency = "redis_cache", operation = "cache_get", idempotent, retry_if = DepError::is_transient)]
 pub async fn get(cache: &Cache, key: &str) -> Result<Option<String>, DepError> {
     match cache {
         Cache::Memory(map) => {
@@ -93,5 +95,35 @@ pub async fn set(cache: &Cache, key: &str, value: &str, ttl: Duration) -> Result
                 .await
                 .map_err(failed)
         }
+    }
+}
+
+/// Where the last catalogue read from the database is kept, and for how long.
+const LAST_KNOWN_CATALOGUE: &str = "catalogue:last_known";
+const LAST_KNOWN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Keeps `pets_json` as the last known catalogue. Best effort: the cache is
+/// never critical.
+pub async fn keep_catalogue(cache: &Cache, pets_json: &str) {
+    let _ = set(cache, LAST_KNOWN_CATALOGUE, pets_json, LAST_KNOWN_TTL).await;
+}
+
+/// The fallback of [`crate::db::list_pets`]: the last known catalogue, marked
+/// stale with the database's error; the database's error itself when the
+/// cache has none (or fails too).
+pub async fn last_known_catalogue(
+    _db: &Db,
+    cache: &Cache,
+    error: DepError,
+) -> Result<PetList, DepError> {
+    match get(cache, LAST_KNOWN_CATALOGUE).await {
+        Ok(Some(json)) => match serde_json::from_str(&json) {
+            Ok(pets) => Ok(PetList {
+                pets,
+                stale: Some(error.reason()),
+            }),
+            Err(_) => Err(error),
+        },
+        _ => Err(error),
     }
 }

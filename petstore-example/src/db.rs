@@ -2,8 +2,9 @@
 //! SQLite in a file by default; PostgreSQL when the URL says so. The
 //! application creates its own schema; every query is parameterised.
 
+use crate::cache::Cache;
 use crate::error::DepError;
-use crate::model::{Order, OutboxEvent, Pet};
+use crate::model::{Order, OutboxEvent, Pet, PetList};
 use resilience_runtime::database_call;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
@@ -20,6 +21,8 @@ pub struct Db {
     injected_latency_ms: Arc<AtomicU64>,
     /// Makes `save_order` fail inside its transaction (a fault switch).
     failing_saves: Arc<AtomicBool>,
+    /// Reads that fail before the database answers again (a fault switch).
+    failing_reads: Arc<AtomicU64>,
     next_seq: Arc<AtomicU64>,
 }
 
@@ -188,6 +191,7 @@ impl Db {
             postgres: url.starts_with("postgres"),
             injected_latency_ms: Arc::new(AtomicU64::new(0)),
             failing_saves: Arc::new(AtomicBool::new(false)),
+            failing_reads: Arc::new(AtomicU64::new(0)),
             next_seq: Arc::new(AtomicU64::new(0)),
         };
         db.migrate()
@@ -240,6 +244,25 @@ impl Db {
 
     /// Makes every `save_order` fail with a real SQL error inside its
     /// transaction, which then rolls back (a fault switch for tests).
+    /// Makes the next `reads` reads fail, as a database that drops
+    /// connections for a moment would (a fault switch for demos and tests).
+    pub fn fail_next_reads(&self, reads: u64) {
+        self.failing_reads.store(reads, Ordering::Relaxed);
+    }
+
+    /// Fails this read if the fault switch says so.
+    fn read_fault(&self) -> Result<(), DepError> {
+        let take = self
+            .failing_reads
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        match take {
+            Ok(_) => Err(DepError::Failed(
+                "database error: connection reset by peer (injected)".into(),
+            )),
+            Err(_) => Ok(()),
+        }
+    }
+
     pub fn fail_saves(&self, fail: bool) {
         self.failing_saves.store(fail, Ordering::Relaxed);
     }
@@ -310,8 +333,9 @@ fn pet_from(row: &sqlx::any::AnyRow) -> Result<Pet, sqlx::Error> {
 }
 
 /// One pet, if it exists.
-#[database_call(dependency = "petstore_database")]
+#[database_call(dependency = "petstore_database", idempotent, retry_if = DepError::is_transient)]
 pub async fn get_pet(db: &Db, id: i64) -> Result<Option<Pet>, DepError> {
+    db.read_fault()?;
     db.latency().await?;
     let row = sqlx::query("SELECT id, name, species, breed, age_years, price_cents, stock, traits FROM pets WHERE id = $1")
         .bind(id)
@@ -321,20 +345,33 @@ pub async fn get_pet(db: &Db, id: i64) -> Result<Option<Pet>, DepError> {
     row.as_ref().map(pet_from).transpose().map_err(failed)
 }
 
-/// The whole catalogue, by id.
-#[database_call(dependency = "petstore_database")]
-pub async fn list_pets(db: &Db) -> Result<Vec<Pet>, DepError> {
+/// The whole catalogue, by id. When the database has failed for good
+/// (after retries, or with its breaker open), the last catalogue it served,
+/// as `last_known` keeps it, marked stale.
+#[database_call(
+    dependency = "petstore_database",
+    idempotent,
+    retry_if = DepError::is_transient,
+    fallback = crate::cache::last_known_catalogue
+)]
+pub async fn list_pets(db: &Db, last_known: &Cache) -> Result<PetList, DepError> {
+    db.read_fault()?;
     db.latency().await?;
     let rows = sqlx::query("SELECT id, name, species, breed, age_years, price_cents, stock, traits FROM pets ORDER BY id")
         .fetch_all(&db.pool)
         .await
         .map_err(failed)?;
-    pets_from(&rows)
+    let _ = last_known; // read only by the fallback
+    Ok(PetList {
+        pets: pets_from(&rows)?,
+        stale: None,
+    })
 }
 
 /// Whether the customer exists.
-#[database_call(dependency = "petstore_database")]
+#[database_call(dependency = "petstore_database", idempotent, retry_if = DepError::is_transient)]
 pub async fn customer_exists(db: &Db, id: &str) -> Result<bool, DepError> {
+    db.read_fault()?;
     db.latency().await?;
     let row = sqlx::query("SELECT id FROM customers WHERE id = $1")
         .bind(id)
@@ -418,8 +455,9 @@ pub async fn save_order(
 }
 
 /// One order, if it exists.
-#[database_call(dependency = "petstore_database")]
+#[database_call(dependency = "petstore_database", idempotent, retry_if = DepError::is_transient)]
 pub async fn get_order(db: &Db, id: &str) -> Result<Option<Order>, DepError> {
+    db.read_fault()?;
     db.latency().await?;
     let row = sqlx::query("SELECT id, customer_id, pet_id, amount_cents, payment_id, status FROM orders WHERE id = $1")
         .bind(id)
@@ -441,8 +479,9 @@ pub async fn get_order(db: &Db, id: &str) -> Result<Option<Order>, DepError> {
 }
 
 /// The pets a customer has ordered, for recommendations.
-#[database_call(dependency = "petstore_database")]
+#[database_call(dependency = "petstore_database", idempotent, retry_if = DepError::is_transient)]
 pub async fn customer_history(db: &Db, customer_id: &str) -> Result<Vec<Pet>, DepError> {
+    db.read_fault()?;
     db.latency().await?;
     let rows = sqlx::query(
         "SELECT p.id, p.name, p.species, p.breed, p.age_years, p.price_cents, p.stock, p.traits \

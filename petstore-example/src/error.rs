@@ -33,6 +33,13 @@ impl fmt::Display for DepError {
 impl std::error::Error for DepError {}
 
 impl DepError {
+    /// Whether another attempt may succeed: the dependency failed (a dropped
+    /// connection, a 5xx), as opposed to refusing the request on its merits.
+    /// Policy refusals are judged by the runtime's `retry_on`, not here.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DepError::Failed(_))
+    }
+
     /// A short reason for a "degraded" list: `circuit open`, `timeout`, ...
     pub fn reason(&self) -> String {
         match self {

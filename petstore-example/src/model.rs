@@ -35,3 +35,12 @@ pub struct OutboxEvent {
     pub subject: String,
     pub payload: String,
 }
+
+/// Pets as the database listed them, or, when it could not, the last list it
+/// gave (then `stale` says why).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PetList {
+    pub pets: Vec<Pet>,
+    /// Why the list is the last known one instead of a fresh read.
+    pub stale: Option<String>,
+}

@@ -32,7 +32,7 @@ pub struct Petstore {
 #[derive(Clone, Debug, Serialize)]
 pub struct Catalogue {
     pub pets: Vec<Pet>,
-    /// `cache` or `database`.
+    /// `cache`, `database`, or `last_known` (the database failed; see `degraded`).
     pub source: &'static str,
     pub degraded: Vec<String>,
 }
@@ -127,14 +127,24 @@ impl Petstore {
                 degraded,
             });
         }
-        let pets = db::list_pets(&self.db)
+        let listed = db::list_pets(&self.db, &self.cache)
             .await
             .map_err(|e| ServiceError::at("load catalogue", e))?;
+        let pets = listed.pets;
+        if let Some(why) = listed.stale {
+            degraded.push(format!("database: {why}; showing the last known catalogue"));
+            return Ok(Catalogue {
+                pets,
+                source: "last_known",
+                degraded,
+            });
+        }
         if degraded.is_empty() {
             let json = serde_json::to_string(&pets).expect("pets serialise");
             if let Err(e) = cache::set(&self.cache, "catalogue", &json, CATALOGUE_TTL).await {
                 degraded.push(format!("cache: {}", e.reason()));
             }
+            cache::keep_catalogue(&self.cache, &json).await;
         }
         Ok(Catalogue {
             pets,
@@ -177,7 +187,12 @@ impl Petstore {
             )
             .await
             {
-                Ok(r) => recommendations = r,
+                Ok(advice) => {
+                    if let Some(why) = advice.fallback {
+                        degraded.push(format!("recommendations: {why}"));
+                    }
+                    recommendations = advice.recommendations;
+                }
                 Err(e) => degraded.push(format!("recommendations: {}", e.reason())),
             }
         }
@@ -267,6 +282,7 @@ impl Petstore {
             return Err(error);
         }
 
+        self.advisor.record_sale(pet_id);
         let mut degraded = Vec::new();
         if let Err(e) = cache::set(
             &self.cache,

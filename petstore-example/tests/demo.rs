@@ -68,10 +68,11 @@ async fn the_demo_shows_true_numbers_for_every_scenario() {
     assert!((1000.0..1500.0).contains(&t.slow_db_ms), "{}", t.slow_db_ms);
     assert!(t.slow_db_error.contains("timed out after 1s"));
     assert!((1000.0..1500.0).contains(&t.slow_ml_ms), "{}", t.slow_ml_ms);
-    assert!(
-        t.pool_saturated_rejection.contains("rejected"),
-        "{}",
-        t.pool_saturated_rejection
+    // Both fall back to the most popular pets, and say why.
+    assert_eq!(t.slow_ml_error, "the most popular pets instead (timeout)");
+    assert_eq!(
+        t.pool_saturated_rejection,
+        "the most popular pets instead (bulkhead full)"
     );
     assert!(
         t.db_latency_ms.max < 100.0,
@@ -103,6 +104,25 @@ async fn the_demo_shows_true_numbers_for_every_scenario() {
         1
     );
     assert!(lines.iter().any(|l| l.contains("admitted: 10")));
+
+    let r = &report.recovery;
+    let read = &r.retried_read;
+    assert_eq!(
+        (
+            read.failed_attempts,
+            read.retries,
+            read.successful_with_retry,
+            read.max_attempts
+        ),
+        (2, 2, 1, 4)
+    );
+    assert_eq!(read.pet, "Mittens");
+    assert_eq!(r.charge_requests, 1, "a failing payment is attempted once");
+    assert!(
+        r.payment_outcome.contains("answered 500"),
+        "{}",
+        r.payment_outcome
+    );
     let _ = std::fs::remove_file(out);
 }
 

@@ -183,6 +183,7 @@ impl Recovery {
         let rt = quote!(::resilience_runtime::__private);
         let types = self.arguments.iter().map(|a| &a.ty);
         Some(quote_spanned!(path.span()=>
+            #[allow(clippy::type_complexity)]
             let __resilience_fallback_fn: fn(#(#types,)* <#ret as #rt::ResultParts>::Err) -> #ret = #path;
         ))
     }

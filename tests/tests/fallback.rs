@@ -68,12 +68,12 @@ struct Repo {
 }
 
 impl Repo {
-    #[database_call(dependency = "db", idempotent, fallback = Self::from_memory)]
+    #[database_call(dependency = "db", idempotent, fallback = Self::remembered)]
     async fn load(&self, id: u64) -> Result<String, TestError> {
         Err(TestError::Failed(if id == 1 { "down" } else { "gone" }))
     }
 
-    async fn from_memory(&self, id: u64, error: TestError) -> Result<String, TestError> {
+    async fn remembered(&self, id: u64, error: TestError) -> Result<String, TestError> {
         Ok(format!("{}{id} after {error:?}", self.prefix))
     }
 }

@@ -100,7 +100,9 @@ async fn the_snapshot_has_the_documented_shape_and_starts_idle() {
             "circuit_breaker": {
                 "state": "closed", "failure_count": 0, "failure_threshold": 2,
                 "recovery_timeout_seconds": 60.0
-            }
+            },
+            "retry": null,
+            "fallback": null
         })
     );
     let advisor = &json["dependencies"]["advisor"];

@@ -1,4 +1,4 @@
-//! The seed's five scenarios, run against the real code paths on embedded
+//! The seed's five scenarios and a sixth for recovery, run against the real code paths on embedded
 //! defaults: a fresh SQLite file, the in-process cache, the outbox, the
 //! in-process gateway and the recommender. Every number printed is read from
 //! the runtime's snapshot or measured here.
@@ -10,7 +10,7 @@ use crate::error::DepError;
 use crate::gateway::{Fault, Gateway, GatewayRules, GatewayStats};
 use crate::service::{PaymentRequest, Petstore};
 use crate::{advisor, cache, config_with, App, Settings};
-use resilience_runtime::{BreakerState, HealthSnapshot, ResilienceError, Runtime};
+use resilience_runtime::{BreakerState, HealthSnapshot, ResilienceError, RetryHealth, Runtime};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -61,6 +61,7 @@ pub struct DemoReport {
     pub circuit_breaker: BreakerScenario,
     pub timeouts: TimeoutScenario,
     pub health: HealthSnapshot,
+    pub recovery: RecoveryScenario,
     pub health_path: PathBuf,
 }
 
@@ -112,6 +113,27 @@ pub struct TimeoutScenario {
     pub pool_saturated_rejection: String,
     pub db_latency_ms: Latency,
     pub cache_latency_ms: Latency,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecoveryScenario {
+    pub retried_read: RetriedRead,
+    /// What the order whose charge failed returned.
+    pub payment_outcome: String,
+    /// Charge requests the gateway saw for that order.
+    pub charge_requests: u64,
+}
+
+/// A read that failed twice and recovered; the counts are the snapshot's
+/// changes across the call.
+#[derive(Debug, Serialize)]
+pub struct RetriedRead {
+    pub pet: String,
+    pub elapsed_ms: f64,
+    pub failed_attempts: u64,
+    pub retries: u64,
+    pub successful_with_retry: u64,
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -167,7 +189,7 @@ async fn pay(
     step
 }
 
-/// Runs the five scenarios. `say` receives the human-readable lines.
+/// Runs the six scenarios. `say` receives the human-readable lines.
 pub async fn run(
     seed: u64,
     health_out: PathBuf,
@@ -209,12 +231,14 @@ async fn scenarios(
     let circuit_breaker = scenarios::circuit_breaker(store, rt, gateway, say).await;
     let timeouts = scenarios::timeouts(store, rt, gateway, say).await?;
     let health = scenarios::final_health(rt, &health_out, say)?;
+    let recovery = scenarios::recovery(store, rt, gateway, say).await?;
     Ok(DemoReport {
         basic,
         bulkhead,
         circuit_breaker,
         timeouts,
         health,
+        recovery,
         health_path: health_out,
     })
 }

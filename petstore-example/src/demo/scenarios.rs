@@ -181,9 +181,9 @@ pub(super) async fn timeouts(
     let start = Instant::now();
     let slow_ml = viewing(0).await;
     let slow_ml_ms = ms(start.elapsed());
-    let slow_ml_error = error_text(slow_ml);
+    let slow_ml_error = advice_text(slow_ml);
     say(format!(
-        "   a 3 s recommendation returned after {slow_ml_ms} ms: {slow_ml_error}"
+        "   a 3 s recommendation returned after {slow_ml_ms} ms with {slow_ml_error}"
     ));
 
     // The timed-out job still runs on its worker and keeps its slot: five
@@ -193,9 +193,9 @@ pub(super) async fn timeouts(
     let busy = tokio::spawn(rt.scope(join_all(busy)));
     tokio::time::sleep(Duration::from_millis(50)).await;
     let seventh = viewing(2).await;
-    let pool_saturated_rejection = error_text(seventh);
+    let pool_saturated_rejection = advice_text(seventh);
     say(format!(
-        "   with the timed-out job and 5 slow ones on the 6 advisor workers, a 7th request: {pool_saturated_rejection}"
+        "   with the timed-out job and 5 slow ones on the 6 advisor workers, a 7th request got {pool_saturated_rejection}"
     ));
     let (mut db_times, mut cache_times) = (Vec::new(), Vec::new());
     for i in 0..20 {
@@ -273,4 +273,73 @@ pub(super) fn final_health(
         health_out.display()
     ));
     Ok(health)
+}
+
+/// What a recommendation call gave: the fallback's reason when it answered,
+/// else the error, else "completed".
+fn advice_text(result: Result<advisor::Advice, DepError>) -> String {
+    match result {
+        Ok(advice) => advice.fallback.unwrap_or_else(|| "completed".to_owned()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The retry figures of `dependency` and its failed attempts, from the snapshot.
+fn retry_figures(rt: &Runtime, dependency: &str) -> (RetryHealth, u64) {
+    let d = rt.health_snapshot().dependencies[dependency].clone();
+    let retry = d
+        .retry
+        .expect("the dependency has idempotent sites and retries");
+    (retry, d.bulkhead.failed_requests)
+}
+
+/// Scenario 6, recovery: a database that fails its next two reads recovers by
+/// retry, while a payment whose charge fails is attempted once and voided.
+pub(super) async fn recovery(
+    store: &Petstore,
+    rt: &Runtime,
+    gateway: &Gateway,
+    say: &mut impl FnMut(String),
+) -> Result<RecoveryScenario, String> {
+    say("\n6. Recovery: retries where a repeat is safe, never for a payment".into());
+    let (before, failed_before) = retry_figures(rt, "petstore_database");
+    store.db.fail_next_reads(2);
+    let start = Instant::now();
+    let pet = store.get_pet(2).await.map_err(|e| e.to_string())?;
+    let read_ms = ms(start.elapsed());
+    let (after, failed_after) = retry_figures(rt, "petstore_database");
+    let recovered = RetriedRead {
+        pet: pet.name.clone(),
+        elapsed_ms: read_ms,
+        failed_attempts: failed_after - failed_before,
+        retries: after.retries - before.retries,
+        successful_with_retry: after.successful_with_retry - before.successful_with_retry,
+        max_attempts: after.max_attempts,
+    };
+    say(format!(
+        "   get_pet(2) with the database failing its next 2 reads: {} after {read_ms} ms",
+        recovered.pet
+    ));
+    say(format!(
+        "   from the snapshot: {} failed attempts, {} retries, {} call successful after retry (up to {} attempts a call)",
+        recovered.failed_attempts, recovered.retries, recovered.successful_with_retry, recovered.max_attempts
+    ));
+
+    gateway.set_fault(Fault::FailCharges, Duration::ZERO);
+    let charges_before = gateway.stats().requests;
+    let order = store
+        .create_order_with_resilience("alice", 5, PaymentRequest { amount: Some(50.0) })
+        .await;
+    let charge_requests = gateway.stats().requests - charges_before;
+    gateway.set_fault(Fault::None, Duration::ZERO);
+    let payment_outcome = error_text(order);
+    say(format!("   an order whose charge fails: {payment_outcome}"));
+    say(format!(
+        "   the gateway saw {charge_requests} charge request for it: process_payment is not idempotent, so it is never retried"
+    ));
+    Ok(RecoveryScenario {
+        retried_read: recovered,
+        payment_outcome,
+        charge_requests,
+    })
 }

@@ -60,7 +60,9 @@ impl GatewayClient {
     }
 }
 
-/// Charges `amount_cents` once per `idempotency_key`.
+/// Charges `amount_cents` once per `idempotency_key`. Deliberately not
+/// `idempotent`: a payment is attempted once per order, whatever the
+/// configuration says; a doubtful one is voided instead.
 #[api_call(dependency = "payment_gateway", operation = "process_payment")]
 pub fn charge(
     client: GatewayClient,
@@ -91,7 +93,13 @@ pub fn charge(
 }
 
 /// Refunds or voids the charge of `idempotency_key`.
-#[api_call(dependency = "payment_gateway", operation = "void_payment")]
+// A void is idempotent by its key: repeating it never refunds twice.
+#[api_call(
+    dependency = "payment_gateway",
+    operation = "void_payment",
+    idempotent,
+    retry_if = DepError::is_transient
+)]
 pub fn void(client: GatewayClient, idempotency_key: String) -> Result<String, DepError> {
     let (status, body) = client.post(&format!("/charges/{idempotency_key}/void"), &json!({}))?;
     match status {

@@ -51,6 +51,8 @@ pub enum Fault {
     Slow,
     /// Answer 500.
     Fail,
+    /// Answer 500 to charges only; voids work (a partial outage).
+    FailCharges,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -152,13 +154,15 @@ struct ChargeRequest {
 
 type Reply = (StatusCode, Json<Value>);
 
-/// Applies the fault switch to any request: `Some` is the reply to send.
-async fn fault(sim: &Sim) -> Option<Reply> {
+/// Applies the fault switch to a request (a charge when `charge`): `Some`
+/// is the reply to send.
+async fn fault(sim: &Sim, charge: bool) -> Option<Reply> {
     let (fault, slow_ms) = *sim.fault.lock().unwrap();
     match fault {
         Fault::Hang => std::future::pending::<()>().await,
         Fault::Slow => tokio::time::sleep(Duration::from_millis(slow_ms)).await,
-        Fault::Fail => {
+        Fault::FailCharges if !charge => {}
+        Fault::Fail | Fault::FailCharges => {
             let body = Json(json!({"error": "gateway fault injected"}));
             return Some((StatusCode::INTERNAL_SERVER_ERROR, body));
         }
@@ -169,7 +173,7 @@ async fn fault(sim: &Sim) -> Option<Reply> {
 
 async fn charge_handler(State(sim): State<Arc<Sim>>, Json(req): Json<ChargeRequest>) -> Reply {
     sim.requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(reply) = fault(&sim).await {
+    if let Some(reply) = fault(&sim, true).await {
         return reply;
     }
     let (latency, unlucky) = {
@@ -238,7 +242,7 @@ async fn charge_handler(State(sim): State<Arc<Sim>>, Json(req): Json<ChargeReque
 /// Refunds a captured charge, or voids a key not yet charged so that a late
 /// charge with it is refused.
 async fn void_handler(State(sim): State<Arc<Sim>>, Path(key): Path<String>) -> Reply {
-    if let Some(reply) = fault(&sim).await {
+    if let Some(reply) = fault(&sim, false).await {
         return reply;
     }
     let mut charges = sim.charges.lock().unwrap();

@@ -48,12 +48,12 @@ pub struct Repo {
 }
 
 impl Repo {
-    #[database_call(dependency = "db", idempotent, fallback = Self::from_memory)]
+    #[database_call(dependency = "db", idempotent, fallback = Self::remembered)]
     pub async fn name_len(&self, extra: &str) -> Result<usize, MyError> {
         Ok(self.name.len() + extra.len())
     }
 
-    async fn from_memory(&self, extra: &str, _: MyError) -> Result<usize, MyError> {
+    async fn remembered(&self, extra: &str, _: MyError) -> Result<usize, MyError> {
         Ok(extra.len())
     }
 
