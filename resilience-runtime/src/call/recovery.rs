@@ -4,7 +4,8 @@
 //! Retry is outermost: each attempt goes through breaker → bulkhead →
 //! timeout and is judged by the breaker. Backoff waits hold no slot.
 
-use super::{attempt, attempt_blocking, attempt_on_pool, flatten};
+use super::{attempt, attempt_blocking, attempt_on_pool, attempt_steps, flatten, Guard};
+use crate::bulkhead::Bulkhead;
 use crate::clock;
 use crate::dependency::Dependency;
 use crate::fallback::FallbackStats;
@@ -12,9 +13,11 @@ use crate::retry::{bump, Retry, RetryStats};
 use crate::runtime;
 use crate::site::CallSite;
 use crate::stats::Outcome;
+use crate::timeout::{run_timed, Step};
 use crate::ResilienceError;
 use std::future::Future;
 use std::panic::resume_unwind;
+use std::pin::pin;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -86,10 +89,36 @@ where
 {
     let dep = runtime::dependency(site);
     let d = &dep;
-    retry_loop(d, &hooks, move |timeout, success| {
-        attempt(d, site, make(), timeout, success)
-    })
-    .await
+    let Some(retry) = &dep.retry else {
+        return flatten(attempt(d, site, make(), dep.config.call_timeout, Outcome::Success).await);
+    };
+    // The first attempt's steps written out here, not through the closure
+    // below: it then compiles like a site without retries.
+    let (deadline, timeout, shortened) = first_deadline(d, retry);
+    let mut call = LogicalCall {
+        stats: &retry.stats,
+        retries: 0,
+        done: false,
+    };
+    let failure = 'first: {
+        attempt_steps!(
+            &**d,
+            site,
+            make(),
+            timeout,
+            Outcome::SuccessFirstTry,
+            |refused| break 'first Failure::Policy(refused),
+            |result| match result {
+                Ok(value) => {
+                    call.done = true;
+                    return Ok(value);
+                }
+                Err(error) => Failure::Body(error),
+            }
+        )
+    };
+    let run = move |timeout, success| attempt(d, site, make(), timeout, success);
+    after_failure(d, retry, &hooks, call, deadline, (failure, shortened), run).await
 }
 
 /// Runs an idempotent blocking `fn`: `make` builds a fresh job per attempt.
@@ -134,6 +163,20 @@ where
     .await
 }
 
+/// The call's deadline, and its first attempt's timeout (shortened by the
+/// deadline when that is nearer: then `true`).
+#[inline]
+fn first_deadline(dep: &Dependency, retry: &Retry) -> (Option<Instant>, Option<Duration>, bool) {
+    match retry.config.max_elapsed {
+        None => (None, dep.config.call_timeout, false),
+        Some(max) => {
+            let deadline = Some(Instant::now() + max);
+            let (timeout, shortened) = attempt_timeout(dep.config.call_timeout, deadline);
+            (deadline, timeout, shortened)
+        }
+    }
+}
+
 /// Why an attempt did not succeed.
 enum Failure<E> {
     /// The body returned this error.
@@ -143,7 +186,8 @@ enum Failure<E> {
 }
 
 /// The retry loop. `attempt(timeout, success)` makes one attempt with the
-/// given timeout, counting a success in `success`.
+/// given timeout, counting a success in `success`. The first attempt is
+/// straight-line code; the loop after a failure is a function of its own.
 #[inline]
 async fn retry_loop<T, E, A, AF>(dep: &Dependency, hooks: &Hooks<E>, mut attempt: A) -> Result<T, E>
 where
@@ -154,28 +198,49 @@ where
     let Some(retry) = &dep.retry else {
         return flatten(attempt(dep.config.call_timeout, Outcome::Success).await);
     };
-    let config = &retry.config;
-    let deadline = config.max_elapsed.map(|d| Instant::now() + d);
+    let (deadline, timeout, shortened) = first_deadline(dep, retry);
     let mut call = LogicalCall {
         stats: &retry.stats,
         retries: 0,
         done: false,
     };
+    let failure = match attempt(timeout, Outcome::SuccessFirstTry).await {
+        Ok(Ok(value)) => {
+            call.done = true;
+            return Ok(value);
+        }
+        Ok(Err(error)) => Failure::Body(error),
+        Err(refused) => Failure::Policy(refused),
+    };
+    after_failure(
+        dep,
+        retry,
+        hooks,
+        call,
+        deadline,
+        (failure, shortened),
+        attempt,
+    )
+    .await
+}
+
+/// Retries after a failed attempt until one succeeds or the call must stop.
+async fn after_failure<T, E, A, AF>(
+    dep: &Dependency,
+    retry: &Retry,
+    hooks: &Hooks<E>,
+    mut call: LogicalCall<'_>,
+    deadline: Option<Instant>,
+    (mut failure, mut shortened): (Failure<E>, bool),
+    mut attempt: A,
+) -> Result<T, E>
+where
+    A: FnMut(Option<Duration>, Outcome) -> AF,
+    AF: Future<Output = Result<Result<T, E>, ResilienceError>>,
+    E: From<ResilienceError>,
+{
+    let config = &retry.config;
     loop {
-        let (timeout, shortened) = attempt_timeout(dep.config.call_timeout, deadline);
-        let success = if call.retries == 0 {
-            Outcome::SuccessFirstTry
-        } else {
-            Outcome::Success
-        };
-        let failure = match attempt(timeout, success).await {
-            Ok(Ok(value)) => {
-                call.succeeded();
-                return Ok(value);
-            }
-            Ok(Err(error)) => Failure::Body(error),
-            Err(refused) => Failure::Policy(refused),
-        };
         let retryable = match &failure {
             Failure::Body(e) => config.retry_on.error && hooks.retry_if.is_none_or(|f| f(e)),
             Failure::Policy(ResilienceError::Timeout { .. }) => config.retry_on.timeout,
@@ -204,6 +269,16 @@ where
         clock::sleep(delay).await;
         call.retries += 1;
         bump(&retry.stats.retries);
+        let timeout;
+        (timeout, shortened) = attempt_timeout(dep.config.call_timeout, deadline);
+        failure = match attempt(timeout, Outcome::Success).await {
+            Ok(Ok(value)) => {
+                call.succeeded();
+                return Ok(value);
+            }
+            Ok(Err(error)) => Failure::Body(error),
+            Err(refused) => Failure::Policy(refused),
+        };
     }
 }
 
