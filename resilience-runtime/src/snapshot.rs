@@ -133,7 +133,8 @@ pub enum BulkheadType {
     ThreadPool,
 }
 
-/// A bulkhead's limits, load and the dependency's call counters.
+/// A bulkhead's limits, load and the dependency's attempt counters: a call that
+/// is retried counts once per attempt here (its calls are in [`RetryHealth`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct BulkheadHealth {
     /// The bulkhead type.

@@ -17,31 +17,46 @@ pub(crate) struct FileSection {
     pub resilience: Option<ResilienceSection>,
 }
 
-#[derive(Deserialize, Default, Debug)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ResilienceSection {
-    pub circuit_breaker_enabled: Option<bool>,
-    pub timeout_enabled: Option<bool>,
-    pub retry_enabled: Option<bool>,
-    pub max_retry_attempts: Option<Attempts>,
-    pub retry_backoff: Option<RetryBackoff>,
-    pub retry_initial_delay_seconds: Option<DelaySeconds>,
-    pub retry_max_delay_seconds: Option<MaxDelaySeconds>,
-    pub retry_multiplier: Option<Multiplier>,
-    pub retry_jitter: Option<RetryJitter>,
-    pub retry_on: Option<Vec<RetryOnItem>>,
-    pub retry_budget_ratio: Option<BudgetRatio>,
-    pub retry_budget_min_per_second: Option<PerSecond>,
-    pub retry_max_elapsed_seconds: Option<ElapsedSeconds>,
-    pub default_timeout_seconds: Option<PositiveSeconds>,
-    pub circuit_breaker_failure_threshold: Option<Count>,
-    #[serde(default)]
-    pub timeouts: TimeoutsSection,
-    #[serde(default)]
-    pub bulkheads: BTreeMap<Kind, KindSection>,
-    #[serde(default)]
-    pub external_dependencies: BTreeMap<String, DependencySection>,
+/// A section that takes the retry keys, which the top level, a kind's
+/// defaults and a dependency's entry share (`deny_unknown_fields` does not
+/// combine with `#[serde(flatten)]`, so a macro keeps the lists identical).
+macro_rules! with_retry_keys {
+    ($(#[$meta:meta])* $name:ident { $($fields:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct $name {
+            $($fields)*
+            pub retry_enabled: Option<bool>,
+            pub max_retry_attempts: Option<Attempts>,
+            pub retry_backoff: Option<RetryBackoff>,
+            pub retry_initial_delay_seconds: Option<DelaySeconds>,
+            pub retry_max_delay_seconds: Option<MaxDelaySeconds>,
+            pub retry_multiplier: Option<Multiplier>,
+            pub retry_jitter: Option<RetryJitter>,
+            pub retry_on: Option<Vec<RetryOnItem>>,
+            pub retry_budget_ratio: Option<BudgetRatio>,
+            pub retry_budget_min_per_second: Option<PerSecond>,
+            pub retry_max_elapsed_seconds: Option<ElapsedSeconds>,
+        }
+    };
 }
+
+with_retry_keys!(
+    #[derive(Default)]
+    ResilienceSection {
+        pub circuit_breaker_enabled: Option<bool>,
+        pub timeout_enabled: Option<bool>,
+        pub default_timeout_seconds: Option<PositiveSeconds>,
+        pub circuit_breaker_failure_threshold: Option<Count>,
+        #[serde(default)]
+        pub timeouts: TimeoutsSection,
+        #[serde(default)]
+        pub bulkheads: BTreeMap<Kind, KindSection>,
+        #[serde(default)]
+        pub external_dependencies: BTreeMap<String, DependencySection>,
+    }
+);
 
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
@@ -108,10 +123,9 @@ pub(crate) enum RetryOnItem {
 /// (`deny_unknown_fields` does not combine with `#[serde(flatten)]`).
 macro_rules! policy_section {
     ($(#[$meta:meta])* $name:ident { $($extra:tt)* }) => {
+        with_retry_keys!(
         $(#[$meta])*
-        #[derive(Deserialize, Debug)]
-        #[serde(deny_unknown_fields)]
-        pub(crate) struct $name {
+        $name {
             $($extra)*
             pub max_concurrent: Option<Count>,
             pub bulkhead_type: Option<BulkheadType>,
@@ -127,18 +141,7 @@ macro_rules! policy_section {
             pub circuit_breaker_window_size: Option<Count>,
             pub circuit_breaker_minimum_calls: Option<Count>,
             pub critical: Option<bool>,
-            pub retry_enabled: Option<bool>,
-            pub max_retry_attempts: Option<Attempts>,
-            pub retry_backoff: Option<RetryBackoff>,
-            pub retry_initial_delay_seconds: Option<DelaySeconds>,
-            pub retry_max_delay_seconds: Option<MaxDelaySeconds>,
-            pub retry_multiplier: Option<Multiplier>,
-            pub retry_jitter: Option<RetryJitter>,
-            pub retry_on: Option<Vec<RetryOnItem>>,
-            pub retry_budget_ratio: Option<BudgetRatio>,
-            pub retry_budget_min_per_second: Option<PerSecond>,
-            pub retry_max_elapsed_seconds: Option<ElapsedSeconds>,
-        }
+        });
     };
 }
 

@@ -1,0 +1,68 @@
+//! Runs N calls of one kind of site, for counting instructions a call with
+//! callgrind, which counts the same total every run (wall-clock benches on a
+//! shared machine do not):
+//!
+//! ```sh
+//! cargo build --release -p resilience-bench --example instructions
+//! for n in 1000 11000; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/instructions idempotent $n 2>&1 | grep Collected
+//! done   # instructions a call = (second − first) / 10000
+//! ```
+//!
+//! Kinds: `plain` (no retries configured), `idempotent` (three retries
+//! configured, the first attempt succeeds). Both sites live in this one
+//! binary, as in a real service with many sites.
+
+use resilience_runtime::{database_call, ResilienceError};
+
+#[derive(Debug)]
+struct CallError;
+
+impl From<ResilienceError> for CallError {
+    fn from(_: ResilienceError) -> Self {
+        CallError
+    }
+}
+
+#[database_call(dependency = "plain")]
+async fn plain(x: u64) -> Result<u64, CallError> {
+    Ok(x + 1)
+}
+
+#[database_call(dependency = "retried", idempotent)]
+async fn idempotent(x: u64) -> Result<u64, CallError> {
+    Ok(x + 1)
+}
+
+const CONFIG: &str = "
+resilience:
+  external_dependencies:
+    plain: { type: database, max_concurrent: 1024, timeout_seconds: 10 }
+    retried: { type: database, max_concurrent: 1024, timeout_seconds: 10, max_retry_attempts: 3 }
+";
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: instructions plain|idempotent CALLS";
+    let kind = args.next().expect(usage);
+    let calls: u64 = args.next().and_then(|n| n.parse().ok()).expect(usage);
+    resilience_runtime::init_from_yaml_str(CONFIG).expect("config");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut sum = 0;
+        for i in 0..calls {
+            let x = std::hint::black_box(i);
+            sum += match kind.as_str() {
+                "plain" => plain(x).await,
+                "idempotent" => idempotent(x).await,
+                _ => panic!("{usage}"),
+            }
+            .expect("succeeds");
+        }
+        std::hint::black_box(sum);
+    });
+}
