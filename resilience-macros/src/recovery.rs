@@ -112,12 +112,30 @@ impl Recovery {
             let name = Ident::new(name, ret.span());
             quote_spanned!(ret.span()=> #rt::#name)
         };
-        let call = if self.idempotent {
+        let call = if self.idempotent && !blocking && !on_pool {
+            // The first attempt as cheap as a site without retries; only a
+            // failure goes on to the retry loop.
             let hooks = self.hooks(ret);
-            let entry = at_ret(match (blocking, on_pool) {
-                (true, _) => "call_blocking_retrying",
-                (false, true) => "call_on_pool_retrying",
-                (false, false) => "call_retrying",
+            let first = at_ret("call_first");
+            let retrying = at_ret("call_retrying");
+            quote! {{
+                let mut __resilience_make = || #make;
+                match #first(&__RESILIENCE_SITE, __resilience_make()).await {
+                    ::core::result::Result::Ok(__resilience_value) => {
+                        ::core::result::Result::Ok(__resilience_value)
+                    }
+                    ::core::result::Result::Err(__resilience_first) => {
+                        #retrying(&__RESILIENCE_SITE, #hooks, __resilience_first, __resilience_make)
+                            .await
+                    }
+                }
+            }}
+        } else if self.idempotent {
+            let hooks = self.hooks(ret);
+            let entry = at_ret(if blocking {
+                "call_blocking_retrying"
+            } else {
+                "call_on_pool_retrying"
             });
             quote!(#entry(&__RESILIENCE_SITE, #hooks, || #make).await)
         } else {

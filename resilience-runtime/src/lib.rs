@@ -105,8 +105,8 @@ pub fn health_snapshot() -> HealthSnapshot {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::call::recovery::{
-        call_blocking_retrying, call_on_pool_retrying, call_retrying, fallback, fallback_blocking,
-        hooks, Hooks, ResultParts,
+        call_blocking_retrying, call_first, call_on_pool_retrying, call_retrying, fallback,
+        fallback_blocking, hooks, FirstFailure, Hooks, ResultParts,
     };
     pub use crate::call::{call, call_blocking, call_on_pool};
     pub use crate::site::{CallSite, Flavor, SiteRef};

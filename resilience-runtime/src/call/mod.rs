@@ -21,7 +21,7 @@ use std::pin::pin;
 use std::time::Duration;
 
 /// The steps of one attempt of an `async` body: breaker → bulkhead →
-/// timeout, counted once by the guard. `|refused| ...` handles a policy's
+/// timeout, counted once by the guard (`first_of_retried`: see `Guard`). `|refused| ...` handles a policy's
 /// refusal or cut-off (it must leave the enclosing block, with `return` or
 /// `break`); `|result| ...` gets what the body returned, once counted.
 ///
@@ -29,12 +29,13 @@ use std::time::Duration;
 /// steps itself: a nested one costs a site about 30 instructions a call
 /// (measured with callgrind).
 macro_rules! attempt_steps {
-    ($dep:expr, $site:expr, $body:expr, $timeout:expr, $success:expr,
+    ($dep:expr, $site:expr, $body:expr, $timeout:expr, $success:expr, first_of_retried: $first:expr,
      |$refused:ident| $on_refused:expr, |$result:ident| $on_done:expr) => {{
         let mut guard = match Guard::new($dep, $site) {
             Ok(guard) => guard,
             Err($refused) => $on_refused,
         };
+        guard.first_of_retried = $first;
         let Bulkhead::Semaphore(semaphore) = &$dep.bulkhead else {
             unreachable!("runtime construction refuses async sites on thread-pool dependencies")
         };
@@ -75,6 +76,7 @@ where
         body,
         dep.config.call_timeout,
         Outcome::Success,
+        first_of_retried: false,
         |refused| return Err(refused.into()),
         |result| result
     )
@@ -139,6 +141,7 @@ where
         body,
         timeout,
         success,
+        first_of_retried: false,
         |refused| return Err(refused),
         |result| Ok(result)
     )
@@ -238,6 +241,9 @@ struct Guard<'a> {
     ticket: Option<Ticket>,
     permit: Option<&'a Semaphore>,
     done: bool,
+    /// The first attempt of a call that may retry: if it is dropped, its
+    /// logical call ends here too, as failed without retry.
+    first_of_retried: bool,
 }
 
 impl<'a> Guard<'a> {
@@ -263,6 +269,7 @@ impl<'a> Guard<'a> {
             ticket,
             permit: None,
             done: false,
+            first_of_retried: false,
         })
     }
 
@@ -330,6 +337,11 @@ impl Drop for Guard<'_> {
     fn drop(&mut self) {
         if !self.done {
             self.finish(Outcome::Cancelled);
+            if self.first_of_retried {
+                if let Some(retry) = &self.dep.retry {
+                    crate::retry::bump(&retry.stats.failed_without_retry);
+                }
+            }
         }
         if let Some(semaphore) = self.permit {
             semaphore.release();
