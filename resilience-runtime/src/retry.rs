@@ -387,6 +387,95 @@ mod tests {
         assert_eq!((0..10).filter(|_| b.try_withdraw_at(14, 10)).count(), 2);
     }
 
+    /// The budget's documented rule over an unbounded log of looks, with no
+    /// ring buffer: what the real budget must agree with.
+    struct Reference {
+        ratio_ppm: u128,
+        reserve: u128,
+        /// (second, first attempts at the first look in that second).
+        looks: Vec<(u64, u64)>,
+        /// (second, retries granted in it).
+        grants: Vec<(u64, u64)>,
+    }
+
+    impl Reference {
+        fn new(ratio: f64, min_per_second: u32) -> Self {
+            Reference {
+                ratio_ppm: (ratio * 1e6).round() as u128,
+                reserve: u128::from(min_per_second) * 10,
+                looks: vec![(0, 0)],
+                grants: Vec::new(),
+            }
+        }
+
+        fn withdraw(&mut self, firsts: u64, now: u64) -> bool {
+            let oldest = self
+                .looks
+                .iter()
+                .filter(|(s, _)| s + 10 > now)
+                .min()
+                .copied();
+            let newest = self.looks.iter().max().copied();
+            let deposits = match (oldest, newest) {
+                (Some((_, base)), _) => firsts.saturating_sub(base),
+                (None, Some((second, base))) => {
+                    firsts.saturating_sub(base) * 10 / now.saturating_sub(second).max(1)
+                }
+                (None, None) => 0,
+            };
+            if !self.looks.iter().any(|(s, _)| *s == now) {
+                let base = if oldest.is_some() {
+                    firsts
+                } else {
+                    firsts - deposits.min(firsts)
+                };
+                self.looks.push((now, base));
+            }
+            let spent: u64 = self
+                .grants
+                .iter()
+                .filter(|(s, _)| s + 10 > now)
+                .map(|(_, n)| n)
+                .sum();
+            let granted = (u128::from(spent) + 1) * 1_000_000
+                <= self.ratio_ppm * u128::from(deposits) + self.reserve * 1_000_000;
+            if granted {
+                match self.grants.iter_mut().find(|(s, _)| *s == now) {
+                    Some((_, n)) => *n += 1,
+                    None => self.grants.push((now, 1)),
+                }
+            }
+            granted
+        }
+    }
+
+    proptest::proptest! {
+        /// Random traffic: seconds pass (sometimes far more than the window),
+        /// first attempts accumulate, retries are asked for. Every decision
+        /// matches the reference.
+        #[test]
+        fn the_budget_agrees_with_its_reference_model(
+            ratio in 0.0f64..3.0,
+            min_per_second in 0u32..4,
+            steps in proptest::collection::vec((0u64..4, 0u64..30, 0usize..6, proptest::bool::weighted(0.05)), 1..200),
+        ) {
+            let budget = Budget::new(ratio, min_per_second);
+            let mut reference = Reference::new(ratio, min_per_second);
+            let (mut now, mut firsts) = (0u64, 0u64);
+            for (advance, new_firsts, asks, quiet) in steps {
+                now += if quiet { 10 + advance * 7 } else { advance };
+                firsts += new_firsts;
+                for _ in 0..asks {
+                    proptest::prop_assert_eq!(
+                        budget.try_withdraw_at(firsts, now),
+                        reference.withdraw(firsts, now),
+                        "at second {} with {} first attempts", now, firsts
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn after_a_quiet_spell_deposits_are_spread_over_it() {
         let b = Budget::new(1.0, 0);
