@@ -465,7 +465,14 @@ fn retries_are_off_by_default_and_by_the_top_level_switch() {
     // The project's file keeps its three retries for every dependency.
     let config = Config::from_yaml_str(PROJECT_CONFIG).unwrap();
     for (name, d) in config.dependencies() {
-        assert_eq!(d.retry.map(|r| r.max_retries), Some(3), "{name}");
+        let retry = d.retry.unwrap();
+        assert_eq!(retry.max_retries, 3, "{name}");
+        let errors_only = RetryOn {
+            error: true,
+            timeout: false,
+            rejected: false,
+        };
+        assert_eq!(retry.retry_on, errors_only, "{name}");
     }
 }
 
