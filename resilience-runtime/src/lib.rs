@@ -1,5 +1,5 @@
-//! Bulkheads, timeouts and circuit breakers for async Rust, configured in
-//! YAML and applied with one attribute per function.
+//! Bulkheads, timeouts, circuit breakers, retries and fallbacks for async
+//! Rust, configured in YAML and applied with one attribute per function.
 //!
 //! ```
 //! use resilience_runtime::{database_call, ResilienceError};
@@ -42,8 +42,66 @@
 //! ```
 //!
 //! The policies apply in this order: circuit breaker, bulkhead, then the call
-//! timeout around the function body. See the README for the configuration
-//! reference and the behaviour in full.
+//! timeout around the function body. Sites marked `idempotent` are retried
+//! around all three, as their dependency's `max_retry_attempts` allows; a
+//! site's `fallback` runs once the call has failed for good:
+//!
+//! ```
+//! use resilience_runtime::{database_call, ResilienceError};
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//!
+//! #[derive(Debug, PartialEq)]
+//! enum StoreError {
+//!     Resilience(ResilienceError),
+//!     Unavailable,
+//! }
+//! impl From<ResilienceError> for StoreError {
+//!     fn from(e: ResilienceError) -> Self {
+//!         StoreError::Resilience(e)
+//!     }
+//! }
+//!
+//! fn is_transient(e: &StoreError) -> bool {
+//!     *e == StoreError::Unavailable
+//! }
+//!
+//! /// Fails while `failures` lasts.
+//! #[database_call(dependency = "db", idempotent, retry_if = is_transient, fallback = cached)]
+//! async fn load(failures: &AtomicU32, id: u64) -> Result<String, StoreError> {
+//!     if failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+//!         return Err(StoreError::Unavailable);
+//!     }
+//!     Ok(format!("pet {id}"))
+//! }
+//!
+//! /// The same arguments, then the error.
+//! async fn cached(_: &AtomicU32, id: u64, _: StoreError) -> Result<String, StoreError> {
+//!     Ok(format!("pet {id} (cached)"))
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let rt = resilience_runtime::Runtime::from_yaml_str(
+//!     "resilience:
+//!        external_dependencies:
+//!          db: { type: database, max_retry_attempts: 2, retry_initial_delay_seconds: 0 }",
+//! )
+//! .unwrap();
+//! rt.scope(async {
+//!     // Two failures, then a success on the third attempt.
+//!     assert_eq!(load(&AtomicU32::new(2), 1).await.unwrap(), "pet 1");
+//!     // Three failures use up the attempts: the fallback answers.
+//!     assert_eq!(load(&AtomicU32::new(3), 2).await.unwrap(), "pet 2 (cached)");
+//!     let db = &resilience_runtime::health_snapshot().dependencies["db"];
+//!     let retry = db.retry.as_ref().unwrap();
+//!     assert_eq!((retry.successful_with_retry, retry.failed_with_retry, retry.retries), (1, 1, 4));
+//!     assert_eq!(db.bulkhead.total_requests, 2 + 4, "attempts: two calls and four retries");
+//!     assert_eq!(db.fallback.as_ref().unwrap().successful, 1);
+//! })
+//! .await;
+//! # });
+//! ```
+//!
+//! See the README for the configuration reference and the behaviour in full.
 
 #![warn(missing_docs)]
 
