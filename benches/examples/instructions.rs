@@ -10,8 +10,9 @@
 //! done   # instructions a call = (second − first) / 10000
 //! ```
 //!
-//! Kinds: `plain` (no retries configured), `idempotent` (three retries
-//! configured, the first attempt succeeds). Both sites live in this one
+//! Kinds: `plain` (no retries configured), `pending` (the same, pending once
+//! before it succeeds, so its timer is armed), `idempotent` (three retries
+//! configured, the first attempt succeeds). The sites live in this one
 //! binary, as in a real service with many sites.
 
 use resilience_runtime::{database_call, ResilienceError};
@@ -30,6 +31,12 @@ async fn plain(x: u64) -> Result<u64, CallError> {
     Ok(x + 1)
 }
 
+#[database_call(dependency = "plain")]
+async fn pending(x: u64) -> Result<u64, CallError> {
+    tokio::task::yield_now().await;
+    Ok(x + 1)
+}
+
 #[database_call(dependency = "retried", idempotent)]
 async fn idempotent(x: u64) -> Result<u64, CallError> {
     Ok(x + 1)
@@ -44,7 +51,7 @@ resilience:
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: instructions plain|idempotent CALLS";
+    let usage = "usage: instructions plain|pending|idempotent CALLS";
     let kind = args.next().expect(usage);
     let calls: u64 = args.next().and_then(|n| n.parse().ok()).expect(usage);
     resilience_runtime::init_from_yaml_str(CONFIG).expect("config");
@@ -58,6 +65,7 @@ fn main() {
             let x = std::hint::black_box(i);
             sum += match kind.as_str() {
                 "plain" => plain(x).await,
+                "pending" => pending(x).await,
                 "idempotent" => idempotent(x).await,
                 _ => panic!("{usage}"),
             }
