@@ -31,12 +31,12 @@ use std::time::Duration;
 macro_rules! attempt_steps {
     ($dep:expr, $site:expr, $body:expr, $timeout:expr, $success:expr, first_of_retried: $first:expr,
      |$refused:ident| $on_refused:expr, |$result:ident| $on_done:expr) => {{
-        let mut guard = match Guard::new($dep, $site) {
+        let mut guard = match $crate::call::Guard::new($dep, $site) {
             Ok(guard) => guard,
             Err($refused) => $on_refused,
         };
         guard.first_of_retried = $first;
-        let Bulkhead::Semaphore(semaphore) = &$dep.bulkhead else {
+        let $crate::bulkhead::Bulkhead::Semaphore(semaphore) = &$dep.bulkhead else {
             unreachable!("runtime construction refuses async sites on thread-pool dependencies")
         };
         if !semaphore.acquire().await {
@@ -45,17 +45,17 @@ macro_rules! attempt_steps {
         }
         guard.hold(semaphore);
         // Declared after the guard, so it is dropped (cancelled) before the slot frees.
-        let body = pin!($body);
-        match run_timed(body, $timeout).await {
-            Step::Done(result) => {
+        let body = ::std::pin::pin!($body);
+        match $crate::timeout::run_timed(body, $timeout).await {
+            $crate::timeout::Step::Done(result) => {
                 let $result = guard.finish_with(result, $success);
                 $on_done
             }
-            Step::TimedOut(timeout) => {
+            $crate::timeout::Step::TimedOut(timeout) => {
                 let $refused = guard.time_out(timeout);
                 $on_refused
             }
-            Step::Panicked(payload) => guard.panicked(payload),
+            $crate::timeout::Step::Panicked(payload) => guard.panicked(payload),
         }
     }};
 }

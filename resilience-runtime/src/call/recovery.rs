@@ -4,8 +4,7 @@
 //! Retry is outermost: each attempt goes through breaker → bulkhead →
 //! timeout and is judged by the breaker. Backoff waits hold no slot.
 
-use super::{attempt, attempt_blocking, attempt_on_pool, attempt_steps, flatten, Guard};
-use crate::bulkhead::Bulkhead;
+use super::{attempt, attempt_blocking, attempt_on_pool, attempt_steps, flatten};
 use crate::clock;
 use crate::dependency::Dependency;
 use crate::fallback::FallbackStats;
@@ -13,11 +12,9 @@ use crate::retry::{bump, Retry, RetryStats};
 use crate::runtime;
 use crate::site::CallSite;
 use crate::stats::Outcome;
-use crate::timeout::{run_timed, Step};
 use crate::ResilienceError;
 use std::future::Future;
 use std::panic::resume_unwind;
-use std::pin::pin;
 use std::time::Duration;
 use tokio::time::Instant;
 
