@@ -23,6 +23,8 @@ struct Argument {
     name: Ident,
     mutable: bool,
     ty: Type,
+    /// A `&mut` argument: lent to the one attempt, then to the fallback.
+    exclusive: bool,
 }
 
 impl Recovery {
@@ -58,10 +60,22 @@ impl Recovery {
                 }
                 FnArg::Typed(arg) => match &mut *arg.pat {
                     Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                        let exclusive =
+                            matches!(&*arg.ty, Type::Reference(r) if r.mutability.is_some());
+                        if exclusive && args.idempotent.is_some() {
+                            return Err(Error::new_spanned(
+                                &arg.ty,
+                                "an `idempotent` function cannot take a `&mut` argument: every retry \
+                                 needs its own copy of each argument, and a `&mut` cannot be copied. \
+                                 Pass a shared reference or an owned `Clone` value, or drop `idempotent` \
+                                 (a `fallback` alone may take `&mut`)",
+                            ));
+                        }
                         arguments.push(Argument {
                             name: p.ident.clone(),
                             mutable: p.mutability.take().is_some(),
                             ty: (*arg.ty).clone(),
+                            exclusive,
                         })
                     }
                     other => return Err(Error::new(
@@ -99,7 +113,12 @@ impl Recovery {
         let copies = self.arguments.iter().map(|a| {
             let name = &a.name;
             let mutable = a.mutable.then(|| quote!(mut));
-            quote_spanned!(a.ty.span()=> let #mutable #name = #rt::Reuse::reuse(&#name);)
+            if a.exclusive {
+                // Lent to the single attempt; the fallback gets it back after.
+                quote!(let #mutable #name = &mut *#name;)
+            } else {
+                quote_spanned!(a.ty.span()=> let #mutable #name = #rt::Reuse::reuse(&#name);)
+            }
         });
         let copies = quote!(#(#copies)*);
         let make = if blocking {

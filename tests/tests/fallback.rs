@@ -78,6 +78,22 @@ impl Repo {
     }
 }
 
+/// A `&mut` argument is lent to the attempt, then to the fallback.
+#[database_call(dependency = "db", fallback = log_later)]
+async fn log(entries: &mut Vec<String>, line: &'static str) -> Result<usize, TestError> {
+    entries.push(format!("tried {line}"));
+    Err(TestError::Failed("log store down"))
+}
+
+async fn log_later(
+    entries: &mut Vec<String>,
+    line: &'static str,
+    error: TestError,
+) -> Result<usize, TestError> {
+    entries.push(format!("kept {line} after {error:?}"));
+    Ok(entries.len())
+}
+
 /// A blocking fn's fallback is a blocking fn, run off the async workers.
 #[database_call(dependency = "db", fallback = read_backup)]
 fn read_file(path: String) -> Result<String, TestError> {
@@ -177,6 +193,17 @@ async fn a_method_passes_self_to_its_fallback() {
     assert_eq!(
         rt.scope(repo.load(1)).await,
         Ok("pet-1 after Failed(\"down\")".into())
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mut_argument_reaches_the_fallback_after_the_attempt() {
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    let mut entries = Vec::new();
+    assert_eq!(rt.scope(log(&mut entries, "a")).await, Ok(2));
+    assert_eq!(
+        entries,
+        ["tried a", "kept a after Failed(\"log store down\")"]
     );
 }
 

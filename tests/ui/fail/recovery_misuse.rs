@@ -39,4 +39,10 @@ async fn pair((a, b): (u64, u64)) -> Result<u64, MyError> {
     Ok(a + b)
 }
 
+#[database_call(dependency = "db", idempotent)]
+async fn fill(buffer: &mut Vec<u8>) -> Result<usize, MyError> {
+    buffer.push(1);
+    Ok(buffer.len())
+}
+
 fn main() {}

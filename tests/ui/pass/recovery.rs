@@ -43,6 +43,18 @@ async fn charge(mut amount: u64) -> Result<u64, MyError> {
     Ok(amount)
 }
 
+/// A `&mut` argument is lent to the one attempt, then to the fallback.
+#[database_call(dependency = "db", fallback = count_later)]
+async fn count(seen: &mut Vec<u64>, id: u64) -> Result<usize, MyError> {
+    seen.push(id);
+    Ok(seen.len())
+}
+
+async fn count_later(seen: &mut Vec<u64>, id: u64, _: MyError) -> Result<usize, MyError> {
+    seen.push(id);
+    Ok(seen.len())
+}
+
 pub struct Repo {
     name: String,
 }
@@ -88,6 +100,8 @@ fn main() {
     let repo = Repo { name: "x".into() };
     is_send(get_pet("db", 1, vec![]));
     is_send(charge(1));
+    let mut seen = Vec::new();
+    is_send(count(&mut seen, 1));
     is_send(repo.name_len("a"));
     is_send(repo.show(5));
     is_send(read(String::new(), Arc::new(vec![])));
