@@ -5,6 +5,7 @@
 use crate::db::Db;
 use crate::error::DepError;
 use crate::model::PetList;
+use crate::redact;
 use resilience_runtime::cache_call;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,10 +29,11 @@ impl Cache {
 
     /// Connects to Redis at `url` (e.g. `redis://127.0.0.1:6379`).
     pub async fn redis(url: &str) -> Result<Cache, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("bad REDIS_URL {url}: {e}"))?;
+        let client = redis::Client::open(url)
+            .map_err(|e| redact::scrub(&format!("bad REDIS_URL {url}: {e}"), url))?;
         let manager = redis::aio::ConnectionManager::new(client)
             .await
-            .map_err(|e| format!("cannot connect to Redis at {url}: {e}"))?;
+            .map_err(|e| redact::scrub(&format!("cannot connect to Redis at {url}: {e}"), url))?;
         Ok(Cache::Redis(manager))
     }
 

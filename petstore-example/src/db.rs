@@ -185,7 +185,12 @@ impl Db {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
-            .map_err(|e| format!("cannot connect to the database at {}: {e}", redact(url)))?;
+            .map_err(|e| {
+                crate::redact::scrub(
+                    &format!("cannot connect to the database at {url}: {e}"),
+                    url,
+                )
+            })?;
         let db = Db {
             pool,
             postgres: url.starts_with("postgres"),
@@ -300,15 +305,6 @@ impl Db {
 
 fn failed(e: sqlx::Error) -> DepError {
     DepError::Failed(format!("database error: {e}"))
-}
-
-fn redact(url: &str) -> String {
-    match url.split_once('@') {
-        Some((scheme_user, host)) => {
-            format!("{}@{host}", scheme_user.split(':').next().unwrap_or("db"))
-        }
-        None => url.to_owned(),
-    }
 }
 
 fn pets_from(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Pet>, DepError> {

@@ -7,6 +7,7 @@
 
 use crate::db::{self, Db};
 use crate::error::DepError;
+use crate::redact;
 use async_nats::jetstream;
 use resilience_runtime::message_queue_call;
 use serde::Serialize;
@@ -87,11 +88,19 @@ impl Events {
 }
 
 async fn connect(url: &str) -> Result<jetstream::Context, DepError> {
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(2))
-        .connect(url)
-        .await
-        .map_err(|e| DepError::Failed(format!("NATS unreachable at {url}: {e}")))?;
+    let mut options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(2));
+    // async-nats ignores credentials written in the URL: pass them itself.
+    if let Ok(addr) = url.parse::<async_nats::ServerAddr>() {
+        if let (Some(user), Some(pass)) = (addr.username(), addr.password()) {
+            options = options.user_and_password(user.to_owned(), pass.to_owned());
+        }
+    }
+    let client = options.connect(url).await.map_err(|e| {
+        DepError::Failed(redact::scrub(
+            &format!("NATS unreachable at {url}: {e}"),
+            url,
+        ))
+    })?;
     let js = jetstream::new(client);
     js.get_or_create_stream(jetstream::stream::Config {
         name: STREAM.to_owned(),

@@ -21,6 +21,7 @@ pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod model;
+pub mod redact;
 pub mod rng;
 pub mod service;
 
@@ -95,7 +96,9 @@ impl App {
                     .await
                     .ok()
                     .and_then(|mut a| a.next())
-                    .ok_or_else(|| format!("cannot resolve the gateway address {addr}"))?;
+                    .ok_or_else(|| {
+                        format!("cannot resolve the gateway address {}", redact::url(addr))
+                    })?;
                 (gateway::GatewayClient::new(addr), None)
             }
             None => {

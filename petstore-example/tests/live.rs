@@ -188,3 +188,208 @@ async fn events_wait_in_the_outbox_while_nats_is_unreachable_and_are_published_o
         "two orders and one relay pass failed to connect"
     );
 }
+
+const SECRET: &str = "secretpw";
+
+/// A server started for one test, stopped when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls until something listens on `port`; fails after 10 s.
+async fn listening(port: u16, what: &str) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not start listening on {port}");
+}
+
+fn spawn(program: &str, args: &[&str]) -> Child {
+    Child(
+        std::process::Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} must be installed for this test: {e}")),
+    )
+}
+
+#[test]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379 (run by .ci/run)"]
+fn real_servers_refusing_a_start_are_named_without_passwords() {
+    let run = |name: &str, value: String| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_petstore-example"))
+            .args(["serve", "--port", "0"])
+            .env(name, &value)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{value} must not start");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // This machine's Redis has no password, so it refuses AUTH.
+    let redis = run("REDIS_URL", format!("redis://:{SECRET}@127.0.0.1:6379"));
+    assert!(redis.contains("redis://***@127.0.0.1:6379"), "{redis}");
+    assert!(!redis.contains(SECRET), "{redis}");
+    let pg = run(
+        "DATABASE_URL",
+        format!("postgres://postgres:secret@pw@127.0.0.1:5432/nonexistent_db?password={SECRET}"),
+    );
+    assert!(pg.contains("does not exist"), "a real refusal: {pg}");
+    assert!(!pg.contains(SECRET) && !pg.contains("secret@pw"), "{pg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 and the redis-server and nats-server programs (run by .ci/run)"]
+async fn no_secret_of_any_url_reaches_a_response_the_snapshot_or_the_logs() {
+    let (redis_port, nats_port, http_port) = (free_port(), free_port(), free_port());
+    let store_dir = std::env::temp_dir().join(format!("petstore-secrets-{}", std::process::id()));
+    let _redis = spawn(
+        "redis-server",
+        &[
+            "--port",
+            &redis_port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--requirepass",
+            SECRET,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    );
+    let nats = spawn(
+        if std::path::Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server"
+        } else {
+            "nats-server"
+        },
+        &[
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &nats_port.to_string(),
+            "--user",
+            "petstore",
+            "--pass",
+            SECRET,
+            "-js",
+            "-sd",
+            &store_dir.display().to_string(),
+        ],
+    );
+    listening(redis_port, "redis-server").await;
+    listening(nats_port, "nats-server").await;
+    // Trust authentication accepts any password, so the URL may carry one.
+    let pg = format!("postgres://postgres:{SECRET}@127.0.0.1:5432/test?password={SECRET}");
+    let pool = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/test")
+        .await
+        .expect("PostgreSQL must be running for this test");
+    let _ = sqlx::query("UPDATE pets SET stock = 20 WHERE id = 4")
+        .execute(&pool)
+        .await;
+
+    let log = store_dir.join("petstore.log");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let mut app = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_petstore-example"))
+            .args(["serve", "--port", &http_port.to_string()])
+            .env("DATABASE_URL", &pg)
+            .env(
+                "REDIS_URL",
+                format!("redis://:{SECRET}@127.0.0.1:{redis_port}"),
+            )
+            .env(
+                "NATS_URL",
+                format!("nats://petstore:{SECRET}@127.0.0.1:{nats_port}"),
+            )
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(store_dir.join("petstore.err")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    listening(http_port, "the petstore").await;
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], http_port).into();
+
+    let mut bodies = Vec::new();
+    for path in [
+        "/pets",
+        "/pets/1?customer_id=customer_123",
+        "/health",
+        "/nope",
+    ] {
+        bodies.push(get(addr, path).await.body.to_string());
+    }
+    let placed = post(addr, "/orders", &order("alice", 4, 19.99)).await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    assert!(
+        placed.body["events"]["error"].is_null(),
+        "delivered through the password-protected NATS: {:?}",
+        placed.body
+    );
+    let id = placed.body["order"]["id"].as_str().unwrap().to_owned();
+    bodies.push(placed.body.to_string());
+    bodies.push(get(addr, &format!("/orders/{id}")).await.body.to_string());
+    bodies.push(post(addr, "/orders", "{not json").await.body.to_string());
+    // With NATS gone, the first order finds its connection dead and the
+    // next one names NATS when it cannot reconnect.
+    drop(nats);
+    for attempt in 0..2 {
+        let stranded = post(addr, "/orders", &order("alice", 4, 19.99)).await;
+        assert_eq!(stranded.status, 201, "{:?}", stranded.body);
+        let text = stranded.body.to_string();
+        if attempt == 1 {
+            assert!(
+                text.contains("NATS unreachable at nats://***@127.0.0.1"),
+                "{text}"
+            );
+        }
+        bodies.push(text);
+    }
+    bodies.push(get(addr, "/health/resilience").await.body.to_string());
+
+    // Stop it as an operator would, and read everything it printed.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &app.0.id().to_string()])
+        .status();
+    for _ in 0..200 {
+        if app.0.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let printed = format!(
+        "{}{}",
+        std::fs::read_to_string(&log).unwrap(),
+        std::fs::read_to_string(store_dir.join("petstore.err")).unwrap()
+    );
+    assert!(printed.contains("petstore listening"), "{printed}");
+    for text in bodies.iter().chain([&printed]) {
+        assert!(!text.contains(SECRET), "a secret leaked: {text}");
+    }
+    let _ = std::fs::remove_dir_all(&store_dir);
+}
