@@ -81,7 +81,13 @@ fn cents(amount: f64) -> Result<i64, ServiceError> {
             "payment.amount {amount} is too large"
         )));
     }
-    Ok((amount * 100.0).round() as i64)
+    let cents = (amount * 100.0).round() as i64;
+    if cents < 1 {
+        return Err(ServiceError::Invalid(format!(
+            "payment.amount must be at least 0.01, got {amount}"
+        )));
+    }
+    Ok(cents)
 }
 
 impl Petstore {

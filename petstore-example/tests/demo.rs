@@ -38,16 +38,18 @@ async fn the_demo_shows_true_numbers_for_every_scenario() {
         .collect();
     assert_eq!(
         steps,
-        [
-            (BreakerState::Closed, 1, 3),
-            (BreakerState::Closed, 2, 3),
-            (BreakerState::Open, 3, 3)
-        ]
+        [(BreakerState::Closed, 0, 3); 3],
+        "declines are not the gateway's failures"
     );
     assert!(cb
         .declined
         .iter()
         .all(|s| s.outcome.contains("Payment amount exceeds limit")));
+    let last = cb.failing.last().unwrap();
+    assert_eq!((last.state, last.failure_count), (BreakerState::Open, 3));
+    assert!(
+        last.outcome.contains("answered 500") || last.outcome.contains("circuit breaker is open")
+    );
     assert!(
         cb.short_circuited
             .outcome
@@ -99,9 +101,10 @@ async fn the_demo_shows_true_numbers_for_every_scenario() {
         deps["petstore_database"]["bulkhead"]["rejected_requests"],
         5
     );
+    // The 100.00 payment, and the failing charge's void on its last retry.
     assert_eq!(
         deps["payment_gateway"]["bulkhead"]["short_circuited_requests"],
-        1
+        2
     );
     assert!(lines.iter().any(|l| l.contains("admitted: 10")));
 

@@ -31,6 +31,7 @@ pub(crate) struct Args {
     pub retry_if: Option<Path>,
     pub retry_after: Option<Path>,
     pub fallback: Option<Path>,
+    pub record_if: Option<Path>,
 }
 
 #[derive(Default)]
@@ -43,6 +44,7 @@ struct Parsed {
     retry_if: Option<Path>,
     retry_after: Option<Path>,
     fallback: Option<Path>,
+    record_if: Option<Path>,
 }
 
 const ARGUMENTS: &str =
@@ -112,6 +114,7 @@ pub(crate) fn parse(
         retry_if: parsed.retry_if,
         retry_after: parsed.retry_after,
         fallback: parsed.fallback,
+        record_if: parsed.record_if,
     })
 }
 
@@ -141,6 +144,7 @@ impl Parsed {
             "retry_if" => Some(&mut self.retry_if),
             "retry_after" => Some(&mut self.retry_after),
             "fallback" => Some(&mut self.fallback),
+            "record_if" => Some(&mut self.record_if),
             _ => None,
         };
         if let Some(slot) = path_slot {

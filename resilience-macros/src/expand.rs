@@ -49,6 +49,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
 
     let recovery = Recovery::of(&args, &mut item.sig, attribute)?;
     let sig = &item.sig;
+    let record = record(&args, &ret);
     let rt = quote!(::resilience_runtime::__private);
     let kind = syn::Ident::new(args.kind, Span::call_site());
     let dependency = &args.dependency;
@@ -101,6 +102,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
 
     let body = match &recovery {
         Some(recovery) => recovery.body(
+            &record,
             &site,
             &result_check,
             &checks,
@@ -117,7 +119,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
                 #site
                 #result_check
                 #(#checks)*
-                #call(&__RESILIENCE_SITE, move || -> #ret #block).await
+                #call(&__RESILIENCE_SITE, #record, move || -> #ret #block).await
             }}
         }
         None => {
@@ -131,7 +133,7 @@ pub(crate) fn expand(args: Args, mut item: ItemFn, attribute: &str) -> Result<To
                 #site
                 #result_check
                 #(#checks)*
-                #call(&__RESILIENCE_SITE, #future).await
+                #call(&__RESILIENCE_SITE, #record, #future).await
             }}
         }
     };
@@ -173,6 +175,19 @@ fn result_type<'a>(output: &'a ReturnType, name: &syn::Ident, attribute: &str) -
                 ))
             }
         }
+    }
+}
+
+/// Whether a body error counts as the dependency's failure: the site's
+/// `record_if`, checked at its path, or every error.
+pub(crate) fn record(args: &Args, ret: &Type) -> TokenStream {
+    let rt = quote!(::resilience_runtime::__private);
+    match &args.record_if {
+        None => quote!(#rt::AllErrors),
+        Some(path) if contains_impl_trait(ret) => {
+            quote_spanned!(path.span()=> #rt::RecordIf::new(#path))
+        }
+        Some(path) => quote_spanned!(path.span()=> #rt::record_if::<#ret>(#path)),
     }
 }
 

@@ -96,10 +96,12 @@ impl Recovery {
         }))
     }
 
-    /// The new function body.
+    /// The new function body; `record` is the site's `record_if` (see
+    /// `expand::record`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn body(
         &self,
+        record: &TokenStream,
         site: &TokenStream,
         result_check: &Option<TokenStream>,
         checks: &[TokenStream],
@@ -139,13 +141,20 @@ impl Recovery {
             let retrying = at_ret("call_retrying");
             quote! {{
                 let mut __resilience_make = || #make;
-                match #first(&__RESILIENCE_SITE, __resilience_make()).await {
+                let __resilience_record = #record;
+                match #first(&__RESILIENCE_SITE, __resilience_record, __resilience_make()).await {
                     ::core::result::Result::Ok(__resilience_value) => {
                         ::core::result::Result::Ok(__resilience_value)
                     }
                     ::core::result::Result::Err(__resilience_first) => {
-                        #retrying(&__RESILIENCE_SITE, #hooks, __resilience_first, __resilience_make)
-                            .await
+                        #retrying(
+                            &__RESILIENCE_SITE,
+                            #hooks,
+                            __resilience_record,
+                            __resilience_first,
+                            __resilience_make,
+                        )
+                        .await
                     }
                 }
             }}
@@ -156,14 +165,14 @@ impl Recovery {
             } else {
                 "call_on_pool_retrying"
             });
-            quote!(#entry(&__RESILIENCE_SITE, #hooks, || #make).await)
+            quote!(#entry(&__RESILIENCE_SITE, #hooks, #record, || #make).await)
         } else {
             let entry = at_ret(match (blocking, on_pool) {
                 (true, _) => "call_blocking",
                 (false, true) => "call_on_pool",
                 (false, false) => "call",
             });
-            quote!(#entry(&__RESILIENCE_SITE, #make).await)
+            quote!(#entry(&__RESILIENCE_SITE, #record, #make).await)
         };
         let typed = (!contains_impl_trait(ret)).then(|| quote!(: #ret));
         let finish = match &self.fallback {

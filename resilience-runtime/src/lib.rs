@@ -166,7 +166,9 @@ pub mod __private {
         call_blocking_retrying, call_first, call_on_pool_retrying, call_retrying, fallback,
         fallback_blocking, hooks, FirstFailure, Hooks, ResultParts,
     };
-    pub use crate::call::{call, call_blocking, call_on_pool};
+    pub use crate::call::{
+        call, call_blocking, call_on_pool, record_if, AllErrors, Record, RecordIf,
+    };
     pub use crate::site::{CallSite, Flavor, SiteRef};
     pub use crate::Kind;
     pub use inventory;

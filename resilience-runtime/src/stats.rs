@@ -12,7 +12,7 @@ const SHARDS: usize = 8;
 /// One thread's counters, on a line of its own.
 #[derive(Default)]
 #[repr(align(128))]
-struct Shard([AtomicU64; 7]);
+struct Shard([AtomicU64; 8]);
 
 /// Which shard this thread adds to: threads take shards in turn.
 fn shard_index() -> usize {
@@ -28,7 +28,7 @@ fn shard_index() -> usize {
 #[repr(usize)]
 pub(crate) enum Outcome {
     Success,
-    /// Returned `Err` or panicked.
+    /// Returned `Err` (that counts for the breaker) or panicked.
     Failure,
     TimedOut,
     /// The bulkhead had no slot.
@@ -40,6 +40,10 @@ pub(crate) enum Outcome {
     /// A success on the first attempt of a call that may retry. Counted as a
     /// success; kept apart so the retry figures cost the hot path nothing.
     SuccessFirstTry,
+    /// Returned an `Err` that the site's `record_if` says is not the
+    /// dependency's failure (a declined payment, say). Counted as failed, but
+    /// neither the breaker nor the health status sees it.
+    FailureUnrecorded,
 }
 
 #[derive(Default)]
@@ -77,7 +81,7 @@ impl Stats {
                 self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
             }
             Outcome::Rejected => self.saturated.store(true, Ordering::Relaxed),
-            Outcome::ShortCircuited | Outcome::Cancelled => {}
+            Outcome::ShortCircuited | Outcome::Cancelled | Outcome::FailureUnrecorded => {}
         }
         self.shards[shard_index()].0[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -100,7 +104,7 @@ impl Stats {
         Counts {
             successful: get(Outcome::Success) + get(Outcome::SuccessFirstTry),
             successful_first_try: get(Outcome::SuccessFirstTry),
-            failed: get(Outcome::Failure),
+            failed: get(Outcome::Failure) + get(Outcome::FailureUnrecorded),
             timed_out: get(Outcome::TimedOut),
             rejected: get(Outcome::Rejected),
             short_circuited: get(Outcome::ShortCircuited),

@@ -97,7 +97,10 @@ pub struct BreakerStep {
 
 #[derive(Debug, Serialize)]
 pub struct BreakerScenario {
+    /// Payments over the gateway's limit: declined, and the breaker stays closed.
     pub declined: Vec<BreakerStep>,
+    /// Payments while the gateway fails, until the breaker opens.
+    pub failing: Vec<BreakerStep>,
     pub short_circuited: BreakerStep,
     pub gateway_before: GatewayStats,
     pub gateway_after_short_circuit: GatewayStats,

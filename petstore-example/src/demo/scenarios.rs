@@ -123,11 +123,25 @@ pub(super) async fn circuit_breaker(
     gateway: &Gateway,
     say: &mut impl FnMut(String),
 ) -> BreakerScenario {
-    say("\n3. Circuit breaker: payments of 15000.00 exceed the gateway's limit".into());
+    say(
+        "\n3. Circuit breaker: declines are the customer's problem; gateway failures open it"
+            .into(),
+    );
     let mut declined = Vec::new();
     for _ in 0..3 {
         declined.push(pay(store, rt, 15000.0, say).await);
     }
+    say("   the gateway starts failing (its `fail` fault):".into());
+    gateway.set_fault(Fault::Fail, Duration::ZERO);
+    let mut failing = Vec::new();
+    while failing.len() < 3
+        && failing
+            .last()
+            .is_none_or(|s: &BreakerStep| s.state != BreakerState::Open)
+    {
+        failing.push(pay(store, rt, 100.0, say).await);
+    }
+    gateway.set_fault(Fault::None, Duration::ZERO);
     let gateway_before = gateway.stats();
     let short_circuited = pay(store, rt, 100.0, say).await;
     let gateway_after = gateway.stats();
@@ -144,6 +158,7 @@ pub(super) async fn circuit_breaker(
     let probe = pay(store, rt, 100.0, say).await;
     BreakerScenario {
         declined,
+        failing,
         short_circuited,
         gateway_before,
         gateway_after_short_circuit: gateway_after,

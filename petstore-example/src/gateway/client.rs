@@ -62,8 +62,14 @@ impl GatewayClient {
 
 /// Charges `amount_cents` once per `idempotency_key`. Deliberately not
 /// `idempotent`: a payment is attempted once per order, whatever the
-/// configuration says; a doubtful one is voided instead.
-#[api_call(dependency = "payment_gateway", operation = "process_payment")]
+/// configuration says; a doubtful one is voided instead. A decline is the
+/// customer's problem, not the gateway's: `record_if` keeps it away from the
+/// breaker, so no client can open it by asking for too much.
+#[api_call(
+    dependency = "payment_gateway",
+    operation = "process_payment",
+    record_if = DepError::is_transient
+)]
 pub fn charge(
     client: GatewayClient,
     idempotency_key: String,

@@ -20,6 +20,61 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::time::Duration;
 
+/// Whether a body error counts as a failure of the dependency (for its
+/// breaker and its health): the site's `record_if`, or every error when it
+/// has none. The default is zero-sized, so it costs a site nothing.
+#[doc(hidden)]
+pub trait Record<E>: Copy {
+    /// True when `error` is the dependency's failure, not the caller's.
+    fn failure(self, error: &E) -> bool;
+}
+
+/// Every body error is a failure: a site without `record_if`.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct AllErrors;
+
+impl<E> Record<E> for AllErrors {
+    #[inline(always)]
+    fn failure(self, _: &E) -> bool {
+        true
+    }
+}
+
+/// A site's `record_if`.
+#[doc(hidden)]
+pub struct RecordIf<E>(fn(&E) -> bool);
+
+impl<E> Clone for RecordIf<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for RecordIf<E> {}
+
+impl<E> RecordIf<E> {
+    /// Wraps `record_if`, the error type inferred.
+    #[doc(hidden)]
+    pub fn new(record_if: fn(&E) -> bool) -> Self {
+        RecordIf(record_if)
+    }
+}
+
+impl<E> Record<E> for RecordIf<E> {
+    #[inline]
+    fn failure(self, error: &E) -> bool {
+        (self.0)(error)
+    }
+}
+
+/// A site's `record_if` for a function returning `R`; a wrong signature is
+/// an error at the argument.
+#[doc(hidden)]
+pub fn record_if<R: recovery::ResultParts>(record_if: fn(&R::Err) -> bool) -> RecordIf<R::Err> {
+    RecordIf(record_if)
+}
+
 /// The steps of one attempt of an `async` body: breaker → bulkhead →
 /// timeout, counted once by the guard (`first_of_retried`: see `Guard`). `|refused| ...` handles a policy's
 /// refusal or cut-off (it must leave the enclosing block, with `return` or
@@ -29,7 +84,8 @@ use std::time::Duration;
 /// steps itself: a nested one costs a site about 30 instructions a call
 /// (measured with callgrind).
 macro_rules! attempt_steps {
-    ($dep:expr, $site:expr, $body:expr, $timeout:expr, $success:expr, first_of_retried: $first:expr,
+    ($dep:expr, $site:expr, $body:expr, $timeout:expr, $success:expr, $record:expr,
+     first_of_retried: $first:expr,
      |$refused:ident| $on_refused:expr, |$result:ident| $on_done:expr) => {{
         let mut guard = match $crate::call::Guard::new($dep, $site) {
             Ok(guard) => guard,
@@ -48,7 +104,7 @@ macro_rules! attempt_steps {
         let body = ::std::pin::pin!($body);
         match $crate::timeout::run_timed(body, $timeout).await {
             $crate::timeout::Step::Done(result) => {
-                let $result = guard.finish_with(result, $success);
+                let $result = guard.finish_with(result, $success, $record);
                 $on_done
             }
             $crate::timeout::Step::TimedOut(timeout) => {
@@ -64,10 +120,11 @@ pub(crate) use attempt_steps;
 /// Runs an `async fn`'s body under its dependency's policies.
 #[doc(hidden)]
 #[allow(clippy::needless_return)] // `return` leaves the macro's steps early
-pub async fn call<F, T, E>(site: &'static CallSite, body: F) -> Result<T, E>
+pub async fn call<F, T, E, R>(site: &'static CallSite, record: R, body: F) -> Result<T, E>
 where
     F: Future<Output = Result<T, E>>,
     E: From<ResilienceError>,
+    R: Record<E>,
 {
     let dep = runtime::dependency(site);
     attempt_steps!(
@@ -76,6 +133,7 @@ where
         body,
         dep.config.call_timeout,
         Outcome::Success,
+        record,
         first_of_retried: false,
         |refused| return Err(refused.into()),
         |result| result
@@ -85,14 +143,16 @@ where
 /// Runs a blocking function's body on a worker thread: the dependency's own
 /// pool, or tokio's blocking pool under the dependency's semaphore.
 #[doc(hidden)]
-pub async fn call_blocking<F, T, E>(site: &'static CallSite, body: F) -> Result<T, E>
+pub async fn call_blocking<F, T, E, R>(site: &'static CallSite, record: R, body: F) -> Result<T, E>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: From<ResilienceError> + Send + 'static,
+    R: Record<E>,
 {
     let dep = runtime::dependency(site);
-    flatten(attempt_blocking(&dep, site, body, dep.config.call_timeout, Outcome::Success).await)
+    let timeout = dep.config.call_timeout;
+    flatten(attempt_blocking(&dep, site, body, timeout, Outcome::Success, record).await)
 }
 
 /// Runs an `on_pool` `async fn`'s body: on a thread-pool dependency it is
@@ -100,14 +160,16 @@ where
 /// current-thread tokio runtime; on a semaphore dependency it runs in the
 /// caller's task like any `async fn`.
 #[doc(hidden)]
-pub async fn call_on_pool<F, T, E>(site: &'static CallSite, body: F) -> Result<T, E>
+pub async fn call_on_pool<F, T, E, R>(site: &'static CallSite, record: R, body: F) -> Result<T, E>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: From<ResilienceError> + Send + 'static,
+    R: Record<E>,
 {
     let dep = runtime::dependency(site);
-    flatten(attempt_on_pool(&dep, site, body, dep.config.call_timeout, Outcome::Success).await)
+    let timeout = dep.config.call_timeout;
+    flatten(attempt_on_pool(&dep, site, body, timeout, Outcome::Success, record).await)
 }
 
 /// A policy's refusal becomes the function's own error type.
@@ -125,15 +187,17 @@ fn flatten<T, E: From<ResilienceError>>(
 /// timeout, counted once. `Err` is a policy's refusal or cut-off; `Ok` holds
 /// what the body returned. `success` is the counter a success lands in.
 #[allow(clippy::needless_return)] // `return` leaves the macro's steps early
-pub(crate) async fn attempt<F, T, E>(
+pub(crate) async fn attempt<F, T, E, R>(
     dep: &Dependency,
     site: &'static CallSite,
     body: F,
     timeout: Option<Duration>,
     success: Outcome,
+    record: R,
 ) -> Result<Result<T, E>, ResilienceError>
 where
     F: Future<Output = Result<T, E>>,
+    R: Record<E>,
 {
     attempt_steps!(
         dep,
@@ -141,6 +205,7 @@ where
         body,
         timeout,
         success,
+        record,
         first_of_retried: false,
         |refused| return Err(refused),
         |result| Ok(result)
@@ -148,17 +213,19 @@ where
 }
 
 /// One attempt of a blocking body on a worker thread; see [`attempt`].
-pub(crate) async fn attempt_blocking<F, T, E>(
+pub(crate) async fn attempt_blocking<F, T, E, R>(
     dep: &DepRef,
     site: &'static CallSite,
     body: F,
     timeout: Option<Duration>,
     success: Outcome,
+    record: R,
 ) -> Result<Result<T, E>, ResilienceError>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    R: Record<E>,
 {
     let mut guard = Guard::new(dep, site)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -190,7 +257,7 @@ where
     guard.admitted();
     let rx = pin!(rx);
     match run_timed(rx, timeout).await {
-        Step::Done(Ok(Ok(result))) => Ok(guard.finish_with(result, success)),
+        Step::Done(Ok(Ok(result))) => Ok(guard.finish_with(result, success, record)),
         Step::Done(Ok(Err(payload))) => guard.panicked(payload),
         Step::Done(Err(_)) => guard.panicked(Box::new(format!(
             "the worker running {}/{} dropped its job: the runtime is shutting down",
@@ -202,23 +269,25 @@ where
 }
 
 /// One attempt of an `on_pool` body; see [`call_on_pool`].
-pub(crate) async fn attempt_on_pool<F, T, E>(
+pub(crate) async fn attempt_on_pool<F, T, E, R>(
     dep: &DepRef,
     site: &'static CallSite,
     body: F,
     timeout: Option<Duration>,
     success: Outcome,
+    record: R,
 ) -> Result<Result<T, E>, ResilienceError>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    R: Record<E>,
 {
     if matches!(dep.bulkhead, Bulkhead::ThreadPool(_)) {
         let job = move || worker_runtime(|rt| rt.block_on(body));
-        attempt_blocking(dep, site, job, timeout, success).await
+        attempt_blocking(dep, site, job, timeout, success, record).await
     } else {
-        attempt(dep, site, body, timeout, success).await
+        attempt(dep, site, body, timeout, success, record).await
     }
 }
 
@@ -298,11 +367,16 @@ impl<'a> Guard<'a> {
     }
 
     #[inline]
-    fn finish_with<T, E>(&mut self, result: Result<T, E>, success: Outcome) -> Result<T, E> {
-        self.finish(if result.is_ok() {
-            success
-        } else {
-            Outcome::Failure
+    fn finish_with<T, E, R: Record<E>>(
+        &mut self,
+        result: Result<T, E>,
+        success: Outcome,
+        record: R,
+    ) -> Result<T, E> {
+        self.finish(match &result {
+            Ok(_) => success,
+            Err(error) if record.failure(error) => Outcome::Failure,
+            Err(_) => Outcome::FailureUnrecorded,
         });
         result
     }

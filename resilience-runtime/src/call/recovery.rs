@@ -4,7 +4,7 @@
 //! Retry is outermost: each attempt goes through breaker → bulkhead →
 //! timeout and is judged by the breaker. Backoff waits hold no slot.
 
-use super::{attempt, attempt_blocking, attempt_on_pool, attempt_steps, flatten};
+use super::{attempt, attempt_blocking, attempt_on_pool, attempt_steps, flatten, Record};
 use crate::clock;
 use crate::dependency::Dependency;
 use crate::fallback::FallbackStats;
@@ -88,9 +88,14 @@ pub struct FirstFailure<E> {
 /// [`call_retrying`], whose state the caller's future holds but never runs.
 #[doc(hidden)]
 #[allow(clippy::needless_return)] // `return` leaves the macro's steps early
-pub async fn call_first<F, T, E>(site: &'static CallSite, body: F) -> Result<T, FirstFailure<E>>
+pub async fn call_first<F, T, E, R>(
+    site: &'static CallSite,
+    record: R,
+    body: F,
+) -> Result<T, FirstFailure<E>>
 where
     F: Future<Output = Result<T, E>>,
+    R: Record<E>,
 {
     let dep = runtime::dependency(site);
     let (success, timeout, started) = match &dep.retry {
@@ -110,7 +115,7 @@ where
     // Its guard ends the logical call if the caller drops it mid-attempt;
     // after a failure, `call_retrying` takes the call over.
     let first = matches!(success, Outcome::SuccessFirstTry);
-    attempt_steps!(&*dep, site, body, timeout, success, first_of_retried: first,
+    attempt_steps!(&*dep, site, body, timeout, success, record, first_of_retried: first,
         |refused| return Err(FirstFailure { failure: Failure::Policy(refused), started }),
         |result| result.map_err(|error| FirstFailure { failure: Failure::Body(error), started }))
 }
@@ -118,9 +123,10 @@ where
 /// Retries an idempotent `async fn` whose first attempt failed: `make`
 /// builds a fresh body per attempt.
 #[doc(hidden)]
-pub async fn call_retrying<F, Fut, T, E>(
+pub async fn call_retrying<F, Fut, T, E, R>(
     site: &'static CallSite,
     hooks: Hooks<E>,
+    record: R,
     first: FirstFailure<E>,
     mut make: F,
 ) -> Result<T, E>
@@ -128,6 +134,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: From<ResilienceError>,
+    R: Record<E>,
 {
     let dep = runtime::dependency(site);
     let d = &dep;
@@ -154,7 +161,7 @@ where
     #[allow(clippy::redundant_async_block)] // the new type is the point
     let run = move |timeout, success| {
         let body = make();
-        attempt(d, site, async move { body.await }, timeout, success)
+        attempt(d, site, async move { body.await }, timeout, success, record)
     };
     after_failure(
         d,
@@ -170,9 +177,10 @@ where
 
 /// Runs an idempotent blocking `fn`: `make` builds a fresh job per attempt.
 #[doc(hidden)]
-pub async fn call_blocking_retrying<F, B, T, E>(
+pub async fn call_blocking_retrying<F, B, T, E, R>(
     site: &'static CallSite,
     hooks: Hooks<E>,
+    record: R,
     mut make: F,
 ) -> Result<T, E>
 where
@@ -180,20 +188,22 @@ where
     B: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: From<ResilienceError> + Send + 'static,
+    R: Record<E>,
 {
     let dep = runtime::dependency(site);
     let d = &dep;
     retry_loop(d, &hooks, move |timeout, success| {
-        attempt_blocking(d, site, make(), timeout, success)
+        attempt_blocking(d, site, make(), timeout, success, record)
     })
     .await
 }
 
 /// Runs an idempotent `on_pool` `async fn`.
 #[doc(hidden)]
-pub async fn call_on_pool_retrying<F, Fut, T, E>(
+pub async fn call_on_pool_retrying<F, Fut, T, E, R>(
     site: &'static CallSite,
     hooks: Hooks<E>,
+    record: R,
     mut make: F,
 ) -> Result<T, E>
 where
@@ -201,11 +211,12 @@ where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: From<ResilienceError> + Send + 'static,
+    R: Record<E>,
 {
     let dep = runtime::dependency(site);
     let d = &dep;
     retry_loop(d, &hooks, move |timeout, success| {
-        attempt_on_pool(d, site, make(), timeout, success)
+        attempt_on_pool(d, site, make(), timeout, success, record)
     })
     .await
 }

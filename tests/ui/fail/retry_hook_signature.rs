@@ -28,4 +28,13 @@ async fn get_owner(id: u64) -> Result<u64, MyError> {
     Ok(id)
 }
 
+fn declined(_: MyError) -> bool {
+    false
+}
+
+#[database_call(dependency = "db", record_if = declined)]
+async fn charge(id: u64) -> Result<u64, MyError> {
+    Ok(id)
+}
+
 fn main() {}
