@@ -4,13 +4,23 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex};
 
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// Starts a named thread; the OS may refuse.
+type Spawn = fn(String, Box<dyn FnOnce() + Send>) -> std::io::Result<()>;
+
+fn spawn_thread(name: String, body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    std::thread::Builder::new().name(name).spawn(body).map(drop)
+}
+
 pub(crate) struct ThreadPool {
     shared: Arc<Shared>,
-    started: OnceLock<()>,
+    /// Whether the workers are running; `start` guards the starting.
+    started: AtomicBool,
+    start: Mutex<()>,
+    spawn: Spawn,
     name: String,
     workers: u32,
 }
@@ -27,22 +37,31 @@ struct Shared {
 
 impl ThreadPool {
     pub(crate) fn new(name: &str, max_workers: u32, queue_capacity: u32) -> Self {
+        Self::with_spawn(name, max_workers, queue_capacity, spawn_thread)
+    }
+
+    fn with_spawn(name: &str, max_workers: u32, queue_capacity: u32, spawn: Spawn) -> Self {
         ThreadPool {
             shared: Arc::new(Shared {
                 queue: Mutex::new(VecDeque::new()),
                 work: Condvar::new(),
                 occupied: AtomicU32::new(0),
                 running: AtomicU32::new(0),
-                limit: max_workers + queue_capacity,
+                // Bounded by the config (1024 + 1,000,000); saturating all the same.
+                limit: max_workers.saturating_add(queue_capacity),
                 shutdown: AtomicBool::new(false),
             }),
-            started: OnceLock::new(),
+            started: AtomicBool::new(false),
+            start: Mutex::new(()),
+            spawn,
             name: name.to_owned(),
             workers: max_workers,
         }
     }
 
-    /// Queues `job` unless every worker is busy and the queue is full.
+    /// Queues `job` unless every worker is busy and the queue is full, or no
+    /// worker thread could be started (then the slot is freed again, and the
+    /// next call tries to start them anew).
     pub(crate) fn try_submit(&self, job: Job) -> Result<(), Job> {
         let admitted = self
             .shared
@@ -55,7 +74,10 @@ impl ThreadPool {
             return Err(job);
         }
         // Threads start on first use so that building a Runtime stays cheap.
-        self.started.get_or_init(|| self.spawn_workers());
+        if !self.started.load(Ordering::Acquire) && !self.start_workers() {
+            self.shared.occupied.fetch_sub(1, Ordering::AcqRel);
+            return Err(job);
+        }
         self.shared
             .queue
             .lock()
@@ -73,14 +95,27 @@ impl ThreadPool {
         self.shared.limit - self.workers
     }
 
-    fn spawn_workers(&self) {
+    /// Starts the workers; false when the OS refused even the first. When it
+    /// refuses a later one, the pool runs with those it has: its queue drains
+    /// all the same, and no caller's thread panics.
+    #[cold]
+    fn start_workers(&self) -> bool {
+        let _starting = self.start.lock().unwrap_or_else(|p| p.into_inner());
+        if self.started.load(Ordering::Acquire) {
+            return true;
+        }
         for i in 0..self.workers {
             let shared = Arc::clone(&self.shared);
-            std::thread::Builder::new()
-                .name(format!("{}-{i}", self.name))
-                .spawn(move || shared.work_loop())
-                .expect("the OS refused to start a bulkhead worker thread");
+            let name = format!("{}-{i}", self.name);
+            if (self.spawn)(name, Box::new(move || shared.work_loop())).is_err() {
+                if i == 0 {
+                    return false;
+                }
+                break;
+            }
         }
+        self.started.store(true, Ordering::Release);
+        true
     }
 
     pub(crate) fn running(&self) -> u32 {
@@ -122,5 +157,50 @@ impl Drop for ThreadPool {
         self.shared.shutdown.store(true, Ordering::Release);
         let _queue = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
         self.shared.work.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refuse(_: String, _: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+        Err(std::io::Error::other("no more threads"))
+    }
+
+    #[test]
+    fn a_pool_whose_threads_cannot_start_refuses_cleanly_and_frees_its_slot() {
+        let pool = ThreadPool::with_spawn("refused", 2, 0, refuse);
+        for _ in 0..3 {
+            assert!(pool.try_submit(Box::new(|| {})).is_err());
+            assert_eq!(pool.occupied(), 0, "no slot leaks");
+        }
+    }
+
+    #[test]
+    fn a_pool_that_gets_some_of_its_threads_runs_on_them() {
+        static STARTED: AtomicU32 = AtomicU32::new(0);
+        fn one_only(name: String, body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+            if STARTED.fetch_add(1, Ordering::SeqCst) > 0 {
+                return Err(std::io::Error::other("no more threads"));
+            }
+            spawn_thread(name, body)
+        }
+        let pool = ThreadPool::with_spawn("partial", 3, 5, one_only);
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..4 {
+            let tx = tx.clone();
+            assert!(pool
+                .try_submit(Box::new(move || tx.send(i).unwrap()))
+                .is_ok());
+        }
+        let mut done: Vec<i32> = (0..4).map(|_| rx.recv().unwrap()).collect();
+        done.sort();
+        assert_eq!(done, [0, 1, 2, 3], "the one worker drained the queue");
+        assert_eq!(
+            STARTED.load(Ordering::SeqCst),
+            2,
+            "it stopped asking after a refusal"
+        );
     }
 }

@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// The most entries `external_dependencies` may have.
+const MAX_DEPENDENCIES: usize = 1000;
+
 /// A parsed `resilience:` section.
 #[derive(Debug, Default)]
 pub(crate) struct Config {
@@ -32,6 +35,16 @@ impl Config {
             serde_yaml::from_str(text).map_err(ConfigError::from_yaml)?
         };
         let section = file.resilience.unwrap_or_default();
+        if section.external_dependencies.len() > MAX_DEPENDENCIES {
+            return Err(ConfigError::value(
+                "resilience.external_dependencies".into(),
+                format!(
+                    "{} dependencies is more than {MAX_DEPENDENCIES}, the most one runtime takes",
+                    section.external_dependencies.len()
+                ),
+            )
+            .located(text));
+        }
         // Resolved now, so that cross-key mistakes surface at load.
         let dependencies = section
             .external_dependencies

@@ -6,6 +6,7 @@ use super::schema::{
     BulkheadType, DependencySection, KindSection, ResilienceSection, RetryBackoff, RetryJitter,
     RetryOnItem,
 };
+use super::values::MAX_WORKERS;
 use super::ConfigError;
 use crate::bulkhead::BulkheadConfig;
 use crate::circuit_breaker::{BreakerConfig, FailureRateConfig};
@@ -17,7 +18,6 @@ use std::time::Duration;
 const FAILURE_THRESHOLD: u32 = 5;
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 const WINDOW_SIZE: u32 = 100;
-const MAX_WINDOW_SIZE: u32 = 1_000_000;
 
 /// The policies of one dependency once every configuration level is applied.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,10 +84,25 @@ pub(crate) fn resolve(
                 max_wait: if reject { Duration::ZERO } else { wait },
             }
         }
-        BulkheadType::ThreadPool => BulkheadConfig::ThreadPool {
-            max_workers: first!(dep, per_kind, max_workers).map_or(max_concurrent, |c| c.0),
-            queue_capacity: first!(dep, per_kind, queue_capacity).map_or(0, |c| c.0),
-        },
+        BulkheadType::ThreadPool => {
+            let max_workers = match first!(dep, per_kind, max_workers) {
+                Some(workers) => workers.0,
+                // `max_concurrent` stands in for it, within the same bound.
+                None if max_concurrent > MAX_WORKERS => return Err(ConfigError::value(
+                    path("max_concurrent"),
+                    format!(
+                        "{max_concurrent} worker threads is more than {MAX_WORKERS}, the most a \
+                             thread pool may have (max_concurrent is its max_workers here); \
+                             set max_workers"
+                    ),
+                )),
+                None => max_concurrent,
+            };
+            BulkheadConfig::ThreadPool {
+                max_workers,
+                queue_capacity: first!(dep, per_kind, queue_capacity).map_or(0, |c| c.0),
+            }
+        }
     };
 
     let call_timeout = (top.timeout_enabled != Some(false)).then(|| {
@@ -108,12 +123,6 @@ pub(crate) fn resolve(
                     first!(dep, per_kind, circuit_breaker_window_size).map_or(WINDOW_SIZE, |c| c.0);
                 let minimum_calls = first!(dep, per_kind, circuit_breaker_minimum_calls)
                     .map_or(window_size, |c| c.0);
-                if window_size > MAX_WINDOW_SIZE {
-                    return Err(ConfigError::value(
-                        path("circuit_breaker_window_size"),
-                        format!("{window_size} is more than the largest window, {MAX_WINDOW_SIZE}"),
-                    ));
-                }
                 if minimum_calls > window_size {
                     return Err(ConfigError::value(
                         path("circuit_breaker_minimum_calls"),

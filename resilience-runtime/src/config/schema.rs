@@ -3,7 +3,7 @@
 
 use super::values::{
     Attempts, BudgetRatio, Count, DelaySeconds, ElapsedSeconds, MaxDelaySeconds, Multiplier,
-    PerSecond, PositiveSeconds, Rate, Seconds, Size,
+    PerSecond, PositiveSeconds, Rate, Seconds, Size, Window, Workers,
 };
 use crate::Kind;
 use serde::Deserialize;
@@ -130,7 +130,7 @@ macro_rules! policy_section {
             pub max_concurrent: Option<Count>,
             pub bulkhead_type: Option<BulkheadType>,
             pub reject_on_full: Option<bool>,
-            pub max_workers: Option<Count>,
+            pub max_workers: Option<Workers>,
             pub queue_capacity: Option<Size>,
             pub enable_circuit_breaker: Option<bool>,
             pub circuit_breaker_failure_threshold: Option<Count>,
@@ -138,7 +138,7 @@ macro_rules! policy_section {
             pub circuit_breaker_half_open_max_calls: Option<Count>,
             pub circuit_breaker_success_threshold: Option<Count>,
             pub circuit_breaker_failure_rate_threshold: Option<Rate>,
-            pub circuit_breaker_window_size: Option<Count>,
+            pub circuit_breaker_window_size: Option<Window>,
             pub circuit_breaker_minimum_calls: Option<Count>,
             pub critical: Option<bool>,
         });

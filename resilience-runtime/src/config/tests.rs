@@ -560,3 +560,48 @@ fn contradicting_retry_keys_are_errors_at_the_key_that_was_set() {
         assert!(text.contains(says), "{text}");
     }
 }
+
+#[test]
+fn every_count_size_and_duration_is_bounded() {
+    let d = "external_dependencies:\n    db: { type: database, ";
+    let cases = [
+        (format!("{d}bulkhead_type: thread_pool, max_workers: 4294967295, queue_capacity: 1 }}"), "max_workers"),
+        (format!("{d}bulkhead_type: thread_pool, max_workers: 1025 }}"), "max_workers"),
+        (format!("{d}bulkhead_type: thread_pool, max_concurrent: 5000 }}"), "max_concurrent"),
+        (format!("{d}bulkhead_type: thread_pool, queue_capacity: 1000001 }}"), "queue_capacity"),
+        (format!("{d}max_concurrent: 1000001 }}"), "max_concurrent"),
+        (format!("{d}circuit_breaker_failure_rate_threshold: 0.5, circuit_breaker_window_size: 1000000 }}"), "circuit_breaker_window_size"),
+        (format!("{d}circuit_breaker_failure_threshold: 1000001 }}"), "circuit_breaker_failure_threshold"),
+        (format!("{d}timeout_seconds: 1e-10 }}"), "timeout_seconds"),
+        (format!("{d}timeout_seconds: 86401 }}"), "timeout_seconds"),
+        (format!("{d}max_wait_seconds: 0.0001 }}"), "max_wait_seconds"),
+        (format!("{d}circuit_breaker_timeout: 0.0005 }}"), "circuit_breaker_timeout"),
+        (format!("{d}retry_initial_delay_seconds: 0.0001 }}"), "retry_initial_delay_seconds"),
+    ];
+    for (body, key) in cases {
+        let (path, line, text) = invalid(&format!("resilience:\n  {body}\n"));
+        assert_eq!(
+            path,
+            format!("resilience.external_dependencies.db.{key}"),
+            "{body}: {text}"
+        );
+        assert_eq!(line, Some(3), "{text}");
+    }
+    // Zero stays a valid wait, and a millisecond a valid timeout.
+    let ok = Config::from_yaml_str(&format!(
+        "resilience:\n  {d}max_wait_seconds: 0, timeout_seconds: 0.001 }}\n"
+    ))
+    .unwrap();
+    assert_eq!(dep(&ok, "db").call_timeout, Some(Duration::from_millis(1)));
+
+    let many: String = (0..1001)
+        .map(|i| format!("    d{i}: {{ type: cache }}\n"))
+        .collect();
+    let (path, line, text) = invalid(&format!("resilience:\n  external_dependencies:\n{many}"));
+    assert_eq!(path, "resilience.external_dependencies", "{text}");
+    assert_eq!(line, Some(2));
+    assert!(
+        text.contains("1001 dependencies is more than 1000"),
+        "{text}"
+    );
+}

@@ -55,37 +55,66 @@ macro_rules! checked {
     };
 }
 
-fn whole(v: f64, min: f64) -> Option<u32> {
-    (v.fract() == 0.0 && v >= min && v <= u32::MAX as f64).then_some(v as u32)
+/// The largest count the config accepts (thresholds, probes, slots, queues).
+pub(crate) const MAX_COUNT: u32 = 1_000_000;
+/// The most worker threads one thread-pool dependency may have.
+pub(crate) const MAX_WORKERS: u32 = 1024;
+/// The largest failure-rate window, in calls (one byte each, per dependency).
+pub(crate) const MAX_WINDOW: u32 = 10_000;
+/// The shortest duration the config accepts: a finer one would round to 0.
+const MIN_SECONDS: f64 = 0.001;
+/// The longest duration the config accepts: a day.
+const MAX_SECONDS: f64 = 86_400.0;
+
+fn whole(v: f64, min: u32, max: u32) -> Option<u32> {
+    (v.fract() == 0.0 && v >= f64::from(min) && v <= f64::from(max)).then_some(v as u32)
 }
 
+/// Seconds from 1 ms to a day (or exactly 0, when `allow_zero`).
 fn seconds(v: f64, allow_zero: bool) -> Option<Duration> {
-    let ok = v.is_finite() && (v > 0.0 || (allow_zero && v == 0.0));
+    bounded_seconds(v, allow_zero, MAX_SECONDS)
+}
+
+/// Seconds from 1 ms to `max` (or exactly 0, when `allow_zero`).
+fn bounded_seconds(v: f64, allow_zero: bool, max: f64) -> Option<Duration> {
+    let ok = v.is_finite() && ((MIN_SECONDS..=max).contains(&v) || (allow_zero && v == 0.0));
     ok.then(|| Duration::try_from_secs_f64(v).ok()).flatten()
 }
 
 checked!(
-    /// A whole number of at least 1 (capacities, thresholds, window sizes).
+    /// A whole number from 1 to 1,000,000 (slots, thresholds, probes).
     Count(u32),
-    "a whole number of at least 1",
-    |v| whole(v, 1.0)
+    "a whole number from 1 to 1000000",
+    |v| whole(v, 1, MAX_COUNT)
 );
 checked!(
-    /// A whole number of at least 0 (queue capacity).
+    /// A whole number from 0 to 1,000,000 (queue capacity).
     Size(u32),
-    "a whole number of at least 0",
-    |v| whole(v, 0.0)
+    "a whole number from 0 to 1000000",
+    |v| whole(v, 0, MAX_COUNT)
 );
 checked!(
-    /// Seconds, finite and at least 0 (waits).
+    /// Worker threads: 1 to 1024.
+    Workers(u32),
+    "a whole number of threads from 1 to 1024",
+    |v| whole(v, 1, MAX_WORKERS)
+);
+checked!(
+    /// A failure-rate window: 1 to 10,000 calls.
+    Window(u32),
+    "a whole number of calls from 1 to 10000",
+    |v| whole(v, 1, MAX_WINDOW)
+);
+checked!(
+    /// Seconds: 0, or 0.001 to 86400 (waits).
     Seconds(Duration),
-    "a finite number of seconds, at least 0",
+    "0, or a number of seconds from 0.001 to 86400",
     |v| seconds(v, true)
 );
 checked!(
-    /// Seconds, finite and above 0 (timeouts).
+    /// Seconds: 0.001 to 86400 (timeouts).
     PositiveSeconds(Duration),
-    "a finite number of seconds above 0",
+    "a number of seconds from 0.001 to 86400",
     |v| seconds(v, false)
 );
 checked!(
@@ -95,33 +124,29 @@ checked!(
     |v| (v > 0.0 && v <= 1.0).then_some(v)
 );
 
-fn bounded_seconds(v: f64, min_exclusive: bool, max: f64) -> Option<Duration> {
-    (v <= max).then(|| seconds(v, !min_exclusive)).flatten()
-}
-
 checked!(
     /// Retries after the first attempt: 0 to 100.
     Attempts(u32),
     "a whole number from 0 to 100",
-    |v| whole(v, 0.0).filter(|&n| n <= 100)
+    |v| whole(v, 0, 100)
 );
 checked!(
     /// A retry wait: 0 to 3600 seconds.
     DelaySeconds(Duration),
-    "a finite number of seconds from 0 to 3600",
-    |v| bounded_seconds(v, false, 3600.0)
+    "0, or a number of seconds from 0.001 to 3600",
+    |v| bounded_seconds(v, true, 3600.0)
 );
 checked!(
     /// The longest retry wait: above 0, at most 3600 seconds.
     MaxDelaySeconds(Duration),
-    "a finite number of seconds above 0, at most 3600",
-    |v| bounded_seconds(v, true, 3600.0)
+    "a number of seconds from 0.001 to 3600",
+    |v| bounded_seconds(v, false, 3600.0)
 );
 checked!(
     /// A whole call's deadline: above 0, at most 86400 seconds (a day).
     ElapsedSeconds(Duration),
-    "a finite number of seconds above 0, at most 86400",
-    |v| bounded_seconds(v, true, 86_400.0)
+    "a number of seconds from 0.001 to 86400",
+    |v| bounded_seconds(v, false, 86_400.0)
 );
 checked!(
     /// Backoff growth: 1 to 100.
@@ -139,5 +164,5 @@ checked!(
     /// Retries per second: 0 to 1,000,000.
     PerSecond(u32),
     "a whole number from 0 to 1000000",
-    |v| whole(v, 0.0).filter(|&n| n <= 1_000_000)
+    |v| whole(v, 0, MAX_COUNT)
 );
