@@ -5,6 +5,7 @@
 
 mod resolve;
 mod schema;
+mod shape;
 mod values;
 
 pub use resolve::DependencyConfig;
@@ -32,6 +33,7 @@ impl Config {
         let file: FileSection = if text.trim().is_empty() {
             FileSection::default()
         } else {
+            shape::check(text)?;
             serde_yaml::from_str(text).map_err(ConfigError::from_yaml)?
         };
         let section = file.resilience.unwrap_or_default();
@@ -69,10 +71,12 @@ impl Config {
 
     pub(crate) fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
+        let bytes = std::fs::read(path).map_err(|error| ConfigError::Io {
             file: path.to_owned(),
             error,
         })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| not_utf8(e.as_bytes(), e.utf8_error()).in_file(path))?;
         Config::from_yaml_str(&text).map_err(|e| e.in_file(path))
     }
 
@@ -89,6 +93,27 @@ impl Config {
     /// Finds the line of a dotted key path in the source text (1-based).
     pub(crate) fn line_of(&self, path: &str) -> Option<usize> {
         line_of(&self.text, path)
+    }
+}
+
+/// Where a file stops being UTF-8 text.
+fn not_utf8(bytes: &[u8], error: std::str::Utf8Error) -> ConfigError {
+    let valid = &bytes[..error.valid_up_to()];
+    let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&valid[line_start..])
+        .chars()
+        .count()
+        + 1;
+    ConfigError::Invalid {
+        file: None,
+        path: String::new(),
+        message: format!(
+            "the file is not UTF-8 text (byte 0x{:02x}); save it as UTF-8",
+            bytes[error.valid_up_to()]
+        ),
+        line: Some(line),
+        column: Some(column),
     }
 }
 
@@ -181,6 +206,15 @@ impl ConfigError {
             Some((p, m)) if !p.is_empty() && !p.contains(' ') => (p.to_owned(), m.to_owned()),
             _ => (String::new(), message),
         };
+        // A duplicate map entry (a dependency named twice) would keep the last one.
+        let message = match message.strip_prefix("duplicate entry with key ") {
+            Some(key) => format!(
+                "duplicate key {key}: YAML would keep only the last entry of that name; keep one"
+            ),
+            None => message,
+        };
+        // A hostile key can be a megabyte long; the message stays readable.
+        let (path, message) = (shape::cut(&path, 200), shape::cut(&message, 500));
         ConfigError::Invalid {
             file: None,
             path,
@@ -207,10 +241,27 @@ impl ConfigError {
     }
 
     fn located(mut self, text: &str) -> ConfigError {
-        if let ConfigError::Invalid { path, line, .. } = &mut self {
+        if let ConfigError::Invalid {
+            path, line, column, ..
+        } = &mut self
+        {
             if line.is_none() {
                 *line = line_of(text, path);
+                // The column of the key the path ends in, on that line.
+                let key = path.rsplit('.').next().unwrap_or_default();
+                *column = line.and_then(|l| {
+                    let at = text.lines().nth(l - 1)?.find(&format!("{key}:"))?;
+                    Some(at + 1)
+                });
             }
+        }
+        self
+    }
+
+    /// Sets the line of an error that has none.
+    fn at_line(mut self, at: Option<usize>) -> ConfigError {
+        if let ConfigError::Invalid { line, .. } = &mut self {
+            *line = at;
         }
         self
     }

@@ -72,7 +72,11 @@ pub(crate) fn resolve(
 
     let max_concurrent =
         first!(dep, per_kind, max_concurrent).map_or(defaults.max_concurrent, |c| c.0);
-    let bulkhead = match first!(dep, per_kind, bulkhead_type).unwrap_or(BulkheadType::Semaphore) {
+    let bulkhead_type = first!(dep, per_kind, bulkhead_type).unwrap_or(BulkheadType::Semaphore);
+    if let Some(d) = dep {
+        inapplicable(name, d, bulkhead_type, top, per_kind)?;
+    }
+    let bulkhead = match bulkhead_type {
         BulkheadType::Semaphore => {
             let reject = first!(dep, per_kind, reject_on_full).unwrap_or(false);
             let wait = dep
@@ -88,14 +92,16 @@ pub(crate) fn resolve(
             let max_workers = match first!(dep, per_kind, max_workers) {
                 Some(workers) => workers.0,
                 // `max_concurrent` stands in for it, within the same bound.
-                None if max_concurrent > MAX_WORKERS => return Err(ConfigError::value(
-                    path("max_concurrent"),
-                    format!(
+                None if max_concurrent > MAX_WORKERS => {
+                    return Err(ConfigError::value(
+                        path("max_concurrent"),
+                        format!(
                         "{max_concurrent} worker threads is more than {MAX_WORKERS}, the most a \
                              thread pool may have (max_concurrent is its max_workers here); \
                              set max_workers"
                     ),
-                )),
+                    ))
+                }
                 None => max_concurrent,
             };
             BulkheadConfig::ThreadPool {
@@ -276,4 +282,94 @@ fn resolve_retry(
             .map_or(RETRY_BUDGET_MIN_PER_SECOND, |r| r.0),
         max_elapsed: any_level!(top, dep, per_kind, retry_max_elapsed_seconds).map(|s| s.0),
     }))
+}
+
+/// A key a dependency's entry sets that its other settings make meaningless:
+/// silently ignoring it would hide a mistake.
+fn inapplicable(
+    name: &str,
+    d: &DependencySection,
+    bulkhead_type: BulkheadType,
+    top: &ResilienceSection,
+    per_kind: Option<&KindSection>,
+) -> Result<(), ConfigError> {
+    let error = |key: &str, why: &str| {
+        Err(ConfigError::value(
+            format!("resilience.external_dependencies.{name}.{key}"),
+            why.to_owned(),
+        ))
+    };
+    let pool_only = "applies to a thread pool, and this dependency's bulkhead is a semaphore: \
+                     set bulkhead_type: thread_pool, or remove it";
+    let semaphore_only = "applies to a semaphore, and this dependency's bulkhead is a thread pool \
+                          (which never waits for a slot): remove it";
+    match bulkhead_type {
+        BulkheadType::Semaphore if d.max_workers.is_some() => {
+            return error("max_workers", pool_only)
+        }
+        BulkheadType::Semaphore if d.queue_capacity.is_some() => {
+            return error("queue_capacity", pool_only)
+        }
+        BulkheadType::ThreadPool if d.max_wait_seconds.is_some() => {
+            return error("max_wait_seconds", semaphore_only)
+        }
+        BulkheadType::ThreadPool if d.reject_on_full.is_some() => {
+            return error("reject_on_full", semaphore_only)
+        }
+        _ => {}
+    }
+    let rate_trigger = d.circuit_breaker_failure_rate_threshold.is_some()
+        || per_kind.is_some_and(|k| k.circuit_breaker_failure_rate_threshold.is_some());
+    for (key, set) in [
+        (
+            "circuit_breaker_window_size",
+            d.circuit_breaker_window_size.is_some(),
+        ),
+        (
+            "circuit_breaker_minimum_calls",
+            d.circuit_breaker_minimum_calls.is_some(),
+        ),
+    ] {
+        if set && !rate_trigger {
+            return error(
+                key,
+                "applies only with a failure-rate trigger: set circuit_breaker_failure_rate_threshold, \
+                 or remove it",
+            );
+        }
+    }
+    let breaker_off =
+        top.circuit_breaker_enabled == Some(false) || d.enable_circuit_breaker == Some(false);
+    let breaker_keys = [
+        (
+            "circuit_breaker_failure_threshold",
+            d.circuit_breaker_failure_threshold.is_some(),
+        ),
+        (
+            "circuit_breaker_timeout",
+            d.circuit_breaker_timeout.is_some(),
+        ),
+        (
+            "circuit_breaker_half_open_max_calls",
+            d.circuit_breaker_half_open_max_calls.is_some(),
+        ),
+        (
+            "circuit_breaker_success_threshold",
+            d.circuit_breaker_success_threshold.is_some(),
+        ),
+        (
+            "circuit_breaker_failure_rate_threshold",
+            rate_trigger && d.circuit_breaker_failure_rate_threshold.is_some(),
+        ),
+    ];
+    if breaker_off {
+        if let Some((key, _)) = breaker_keys.iter().find(|(_, set)| *set) {
+            return error(
+                key,
+                "the circuit breaker is disabled for this dependency, so this has no effect: \
+                 remove it, or enable the breaker",
+            );
+        }
+    }
+    Ok(())
 }

@@ -605,3 +605,125 @@ fn every_count_size_and_duration_is_bounded() {
         "{text}"
     );
 }
+
+#[test]
+fn what_yaml_allows_but_no_one_means_is_refused_with_its_place() {
+    let cases = [
+        (
+            "resilience:\n  external_dependencies:\n    db: { type: database }\n    db: { type: cache }\n",
+            "resilience.external_dependencies",
+            Some(3),
+            "duplicate key \"db\"",
+        ),
+        (
+            "resilience:\n  bulkheads:\n    database: {}\n    database: { max_concurrent: 3 }\n",
+            "resilience.bulkheads",
+            Some(3),
+            "duplicate key",
+        ),
+        (
+            "resilience:\n  external_dependencies:\n    db: { type: database, max_concurrent: ~ }\n",
+            "resilience.external_dependencies.db.max_concurrent",
+            Some(3),
+            "remove the key to use the default",
+        ),
+        (
+            "resilience:\n  timeouts:\n    database_timeout:\n",
+            "resilience.timeouts.database_timeout",
+            Some(3),
+            "`~` (or nothing)",
+        ),
+        (
+            "resilience:\n  external_dependencies:\n    \"\": { type: database }\n",
+            "resilience.external_dependencies",
+            Some(2),
+            "not usable",
+        ),
+        (
+            "resilience:\n  external_dependencies:\n    \"a\\tb\": { type: database }\n",
+            "resilience.external_dependencies",
+            Some(2),
+            "control characters",
+        ),
+        (
+            "resilience: {}\n---\nresilience: {}\n",
+            "",
+            Some(2),
+            "starts a second one",
+        ),
+    ];
+    for (yaml, want_path, want_line, says) in cases {
+        let (path, line, text) = invalid(yaml);
+        assert_eq!(
+            (path.as_str(), line),
+            (want_path, want_line),
+            "{yaml}: {text}"
+        );
+        assert!(text.contains(says), "{yaml}: {text}");
+    }
+}
+
+#[test]
+fn keys_that_cannot_apply_are_errors_that_say_why() {
+    let d = "resilience:\n  external_dependencies:\n    db: { type: database, ";
+    let cases = [
+        ("max_workers: 4", "max_workers", "thread pool"),
+        ("queue_capacity: 4", "queue_capacity", "thread pool"),
+        (
+            "bulkhead_type: thread_pool, max_wait_seconds: 1",
+            "max_wait_seconds",
+            "semaphore",
+        ),
+        (
+            "bulkhead_type: thread_pool, reject_on_full: true",
+            "reject_on_full",
+            "semaphore",
+        ),
+        (
+            "circuit_breaker_window_size: 50",
+            "circuit_breaker_window_size",
+            "failure-rate trigger",
+        ),
+        (
+            "circuit_breaker_minimum_calls: 5",
+            "circuit_breaker_minimum_calls",
+            "failure-rate trigger",
+        ),
+        (
+            "enable_circuit_breaker: false, circuit_breaker_failure_threshold: 3",
+            "circuit_breaker_failure_threshold",
+            "breaker is disabled",
+        ),
+    ];
+    for (keys, key, says) in cases {
+        let (path, line, text) = invalid(&format!("{d}{keys} }}\n"));
+        assert_eq!(
+            path,
+            format!("resilience.external_dependencies.db.{key}"),
+            "{text}"
+        );
+        assert_eq!(line, Some(3), "{text}");
+        assert!(text.contains(says), "{text}");
+        // Cross-key errors now carry the key's column too.
+        assert!(text.contains(", column "), "{text}");
+    }
+}
+
+#[test]
+fn a_hostile_key_makes_a_short_message_and_bad_bytes_are_located() {
+    // An explicit key (`? key`) may be any length.
+    let key = "k".repeat(1_000_000);
+    let (_, line, text) = invalid(&format!("resilience:\n  ? {key}\n  : 1\n"));
+    assert_eq!(line, Some(2));
+    assert!(text.len() < 2000, "{} bytes", text.len());
+    assert!(text.contains("characters in all"), "{text}");
+
+    let dir = std::env::temp_dir().join(format!("resilience-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("latin1.yaml");
+    std::fs::write(&file, b"resilience:\n  timeout_enabled: tru\xe9\n").unwrap();
+    let text = Config::from_file(&file).unwrap_err().to_string();
+    assert!(text.contains("line 2, column 23"), "{text}");
+    assert!(text.contains("not UTF-8"), "{text}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
