@@ -30,6 +30,13 @@ pub fn router(store: Petstore) -> Router {
                 None,
             )
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this route does not take that method: /orders takes POST, the others GET".into(),
+                None,
+            )
+        })
         .with_state(store)
 }
 
@@ -130,9 +137,11 @@ async fn create_order(
     body: Result<Json<NewOrder>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(order) = body.map_err(|e| {
+        // axum's own status for the rest: 400 for bad JSON, 413 for a body
+        // over its 2 MB limit, 415 for a missing content type.
         let status = match e {
             JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            _ => StatusCode::BAD_REQUEST,
+            ref other => other.status(),
         };
         ApiError(
             status,

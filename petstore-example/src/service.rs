@@ -70,6 +70,16 @@ pub struct OrderView {
     pub degraded: Vec<String>,
 }
 
+/// An id as a message may quote it: a client's megabyte-long id is not
+/// echoed back whole.
+fn shown(id: &str) -> String {
+    const MAX: usize = 64;
+    match id.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}… ({} characters)", &id[..at], id.chars().count()),
+        None => id.to_owned(),
+    }
+}
+
 fn cents(amount: f64) -> Result<i64, ServiceError> {
     if !amount.is_finite() || amount <= 0.0 {
         return Err(ServiceError::Invalid(format!(
@@ -229,7 +239,10 @@ impl Petstore {
             .await
             .map_err(|e| ServiceError::at("load customer", e))?
         {
-            return Err(ServiceError::NotFound(format!("customer {customer_id}")));
+            return Err(ServiceError::NotFound(format!(
+                "customer {}",
+                shown(customer_id)
+            )));
         }
         let pet = self.get_pet(pet_id).await?;
         let amount_cents = match payment.amount {
@@ -338,7 +351,7 @@ impl Petstore {
         let order = db::get_order(&self.db, id)
             .await
             .map_err(|e| ServiceError::at("load order", e))?
-            .ok_or_else(|| ServiceError::NotFound(format!("order {id}")))?;
+            .ok_or_else(|| ServiceError::NotFound(format!("order {}", shown(id))))?;
         Ok(OrderView {
             order,
             source: "database",

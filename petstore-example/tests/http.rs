@@ -109,9 +109,38 @@ async fn bad_input_gets_a_status_and_a_message_to_act_on() {
             "pet 999 not found",
         ),
         (get(s.addr, "/nowhere").await, 404, "no such route"),
+        (
+            common::request(s.addr, "DELETE", "/pets", None).await,
+            405,
+            "does not take that method",
+        ),
+        (
+            post(
+                s.addr,
+                "/orders",
+                &format!(r#"{{"customer_id": "{}"}}"#, "a".repeat(10 << 20)),
+            )
+            .await,
+            413,
+            "length limit",
+        ),
+        (
+            get(s.addr, &format!("/orders/{}", "x".repeat(8000))).await,
+            404,
+            "(8000 characters)",
+        ),
+        (
+            post(s.addr, "/orders", &order(&"c".repeat(1 << 20), 1, 10.0)).await,
+            404,
+            "(1048576 characters)",
+        ),
     ];
     for (reply, status, text) in cases {
-        assert_eq!(reply.status, status, "{reply:?}");
+        assert_eq!(reply.status, status, "{:?}", reply.body);
+        assert!(
+            reply.body.to_string().len() < 1000,
+            "no echo of a huge input"
+        );
         let message = reply.body["error"].as_str().unwrap_or_default();
         assert!(
             message.contains(text),
