@@ -3,6 +3,7 @@
 
 use petstore_example::events::Events;
 use petstore_example::{demo, gateway, http, App, Settings};
+use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,8 +11,10 @@ const USAGE: &str = "usage:
   petstore-example [demo] [--json] [--health-out PATH] [--seed N]
   petstore-example serve [--addr HOST] [--port N] [--config PATH] [--database-url URL]
                          [--redis-url URL] [--nats-url URL] [--gateway ADDR]
+                         [--shutdown-grace SECONDS]
   petstore-example gateway [--port N] [--seed N] [--failure-rate F]
-env: DATABASE_URL, REDIS_URL, NATS_URL, GATEWAY_ADDR, PETSTORE_ADDR, PETSTORE_PORT, RESILIENCE_CONFIG";
+env: DATABASE_URL, REDIS_URL, NATS_URL, GATEWAY_ADDR, PETSTORE_ADDR, PETSTORE_PORT, RESILIENCE_CONFIG,
+     PETSTORE_SHUTDOWN_GRACE";
 
 struct Args(Vec<String>);
 
@@ -116,6 +119,13 @@ async fn serve(mut args: Args) -> Result<(), String> {
         .unwrap_or_else(|| "127.0.0.1".into());
     let port: u16 = args.number("--port", Some("PETSTORE_PORT"), 8080)?;
     let config = args.value("--config", Some("RESILIENCE_CONFIG"))?;
+    let grace: f64 = args.number("--shutdown-grace", Some("PETSTORE_SHUTDOWN_GRACE"), 10.0)?;
+    if !(0.0..=3600.0).contains(&grace) {
+        return Err(format!(
+            "--shutdown-grace takes seconds from 0 to 3600, got {grace}"
+        ));
+    }
+    let grace = std::time::Duration::from_secs_f64(grace);
     let settings = Settings {
         database_url: args.value("--database-url", Some("DATABASE_URL"))?,
         redis_url: args.value("--redis-url", Some("REDIS_URL"))?,
@@ -158,11 +168,31 @@ async fn serve(mut args: Args) -> Result<(), String> {
             .as_ref()
             .map_or("external".to_owned(), |g| g.addr().to_string()),
     );
-    axum::serve(listener, http::router(app.store))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("petstore stopped");
+    // On SIGINT or SIGTERM, requests in flight get `grace` to finish; then
+    // they are cancelled, so a hung dependency cannot hold the shutdown.
+    let (signalled, mut grace_starts) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, http::router(app.store))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = signalled.send(true);
+        })
+        .into_future();
+    let grace_over = async move {
+        let _ = grace_starts.wait_for(|s| *s).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => {
+            served.map_err(|e| e.to_string())?;
+            println!("petstore stopped");
+        }
+        () = grace_over => {
+            println!(
+                "petstore stopped after its {}s shutdown grace period; requests still running were cancelled",
+                grace.as_secs_f64()
+            );
+        }
+    }
     Ok(())
 }
 
