@@ -247,8 +247,6 @@ impl Db {
         Ok(())
     }
 
-    /// Makes every `save_order` fail with a real SQL error inside its
-    /// transaction, which then rolls back (a fault switch for tests).
     /// Makes the next `reads` reads fail, as a database that drops
     /// connections for a moment would (a fault switch for demos and tests).
     pub fn fail_next_reads(&self, reads: u64) {
@@ -268,6 +266,8 @@ impl Db {
         }
     }
 
+    /// Makes every `save_order` fail with a real SQL error inside its
+    /// transaction, which then rolls back (a fault switch for tests).
     pub fn fail_saves(&self, fail: bool) {
         self.failing_saves.store(fail, Ordering::Relaxed);
     }
