@@ -26,7 +26,7 @@ pub struct Db {
     next_seq: Arc<AtomicU64>,
 }
 
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS pets (id BIGINT PRIMARY KEY, name TEXT NOT NULL, species TEXT NOT NULL, \
      breed TEXT NOT NULL, age_years BIGINT NOT NULL, price_cents BIGINT NOT NULL, \
      stock BIGINT NOT NULL CHECK (stock >= 0), traits TEXT NOT NULL)",
@@ -35,6 +35,8 @@ const SCHEMA: [&str; 4] = [
      amount_cents BIGINT NOT NULL, payment_id TEXT NOT NULL, status TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, seq BIGINT NOT NULL, subject TEXT NOT NULL, \
      payload TEXT NOT NULL, published BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS compensations (payment_key TEXT PRIMARY KEY, reason TEXT NOT NULL, \
+     attempts BIGINT NOT NULL, done BIGINT NOT NULL, next_attempt_ms BIGINT NOT NULL, last_error TEXT)",
 ];
 
 /// (id, name, species, breed, age, price in cents, stock, traits)
@@ -522,6 +524,88 @@ pub async fn mark_published(db: &Db, id: &str) -> Result<(), DepError> {
         .await
         .map_err(failed)?;
     Ok(())
+}
+
+/// Records that the charge of `payment_key` must be voided: durably, before
+/// anything tries to. Recording it twice is harmless.
+#[database_call(dependency = "petstore_database")]
+pub async fn record_compensation(db: &Db, payment_key: &str, reason: &str) -> Result<(), DepError> {
+    sqlx::query(
+        "INSERT INTO compensations (payment_key, reason, attempts, done, next_attempt_ms) \
+         VALUES ($1, $2, 0, 0, 0) ON CONFLICT (payment_key) DO NOTHING",
+    )
+    .bind(payment_key)
+    .bind(reason)
+    .execute(&db.pool)
+    .await
+    .map_err(failed)?;
+    Ok(())
+}
+
+/// Up to `limit` compensations not yet confirmed by the gateway whose next
+/// try is due at `now_ms` (Unix milliseconds), fewest tries first:
+/// (payment key, tries so far).
+#[database_call(dependency = "petstore_database", idempotent, retry_if = DepError::is_transient)]
+pub async fn due_compensations(
+    db: &Db,
+    now_ms: i64,
+    limit: i64,
+) -> Result<Vec<(String, i64)>, DepError> {
+    let rows = sqlx::query(
+        "SELECT payment_key, attempts FROM compensations WHERE done = 0 AND next_attempt_ms <= $1 \
+         ORDER BY attempts, payment_key LIMIT $2",
+    )
+    .bind(now_ms)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(failed)?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("payment_key")?, r.try_get("attempts")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(failed)
+}
+
+/// Marks a compensation confirmed by the gateway (`retry` is `None`), or
+/// counts a failed try and sets when to try again.
+#[database_call(dependency = "petstore_database")]
+pub async fn settle_compensation(
+    db: &Db,
+    payment_key: &str,
+    retry: Option<(String, i64)>,
+) -> Result<(), DepError> {
+    let query = match &retry {
+        None => sqlx::query(
+            "UPDATE compensations SET done = 1, attempts = attempts + 1, last_error = NULL \
+             WHERE payment_key = $1",
+        )
+        .bind(payment_key),
+        Some((error, next_attempt_ms)) => sqlx::query(
+            "UPDATE compensations SET attempts = attempts + 1, last_error = $2, next_attempt_ms = $3 \
+             WHERE payment_key = $1",
+        )
+        .bind(payment_key)
+        .bind(error.clone())
+        .bind(*next_attempt_ms),
+    };
+    query.execute(&db.pool).await.map_err(failed)?;
+    Ok(())
+}
+
+/// (pending, confirmed) compensations.
+#[database_call(dependency = "petstore_database", idempotent, retry_if = DepError::is_transient)]
+pub async fn compensation_counts(db: &Db) -> Result<(i64, i64), DepError> {
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(CASE WHEN done = 0 THEN 1 ELSE 0 END), 0) AS pending, \
+         COALESCE(SUM(done), 0) AS done FROM compensations",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .map_err(failed)?;
+    Ok((
+        row.try_get("pending").map_err(failed)?,
+        row.try_get("done").map_err(failed)?,
+    ))
 }
 
 /// (pending, delivered) events in the outbox.

@@ -14,6 +14,7 @@
 
 pub mod advisor;
 pub mod cache;
+pub mod compensation;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -109,6 +110,8 @@ impl App {
             }
         };
         let store = service::Petstore::new(db, cache, client, advisor::Advisor::default(), events);
+        // Voids a previous run recorded but could not confirm.
+        let _ = compensation::reconcile(&store).await;
         Ok(App { store, gateway })
     }
 }

@@ -140,17 +140,18 @@ async fn serve(mut args: Args) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     let app = App::start(settings).await?;
-    // Events left in the outbox while NATS was down go out without waiting
-    // for the next order.
-    if let Events::Nats(_) = app.store.events {
-        let store = app.store.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    // Every 5 s, without waiting for the next order: events left in the
+    // outbox while NATS was down go out, and unconfirmed voids are tried.
+    let store = app.store.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            if let Events::Nats(_) = store.events {
                 let _ = store.events.relay(&store.db).await;
             }
-        });
-    }
+            let _ = petstore_example::compensation::reconcile(&store).await;
+        }
+    });
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;

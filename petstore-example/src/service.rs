@@ -4,6 +4,7 @@
 
 use crate::advisor::{self, Advisor, Recommendation};
 use crate::cache::{self, Cache};
+use crate::compensation;
 use crate::db::{self, Db};
 use crate::error::{DepError, ServiceError};
 use crate::events::{Events, RelayReport};
@@ -267,9 +268,8 @@ impl Petstore {
                 let unclear = matches!(&e, DepError::Failed(_))
                     || matches!(&e, DepError::Resilience(r) if r.is_timeout());
                 if unclear {
-                    if let Err(void_error) =
-                        gateway::void(self.gateway.clone(), order_id.clone()).await
-                    {
+                    let reason = "the payment timed out or failed unclearly";
+                    if let Err(void_error) = compensation::void(self, &order_id, reason).await {
                         error = error
                             .with_note(format!("voiding payment {order_id} failed: {void_error}"));
                     }
@@ -291,7 +291,8 @@ impl Petstore {
         if let Err(e) = db::save_order(&self.db, &order, "petstore.orders.created", &payload).await
         {
             let mut error = ServiceError::at("save order", e);
-            if let Err(void_error) = gateway::void(self.gateway.clone(), order_id.clone()).await {
+            let reason = "the order could not be saved";
+            if let Err(void_error) = compensation::void(self, &order_id, reason).await {
                 error = error.with_note(format!(
                     "refunding payment {} failed: {void_error}",
                     paid.payment_id
@@ -323,6 +324,8 @@ impl Petstore {
         if let Some(reason) = &events.error {
             degraded.push(format!("events: {reason}; kept in the outbox"));
         }
+        // Voids earlier orders left unconfirmed, now that the gateway answers.
+        let _ = compensation::reconcile(self).await;
         Ok(OrderResult {
             order,
             payment: paid,
