@@ -201,14 +201,6 @@ impl Drop for Child {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Polls until something listens on `port`; fails after 10 s.
 async fn listening(port: u16, what: &str) {
     for _ in 0..200 {
@@ -265,7 +257,11 @@ fn real_servers_refusing_a_start_are_named_without_passwords() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL at 127.0.0.1:5432 and the redis-server and nats-server programs (run by .ci/run)"]
 async fn no_secret_of_any_url_reaches_a_response_the_snapshot_or_the_logs() {
-    let (redis_port, nats_port, http_port) = (free_port(), free_port(), free_port());
+    let (redis_port, nats_port, http_port) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
     let store_dir = std::env::temp_dir().join(format!("petstore-secrets-{}", std::process::id()));
     let _redis = spawn(
         "redis-server",

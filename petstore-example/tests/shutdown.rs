@@ -8,17 +8,9 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_gateway_cannot_hold_the_shutdown_past_its_grace_period() {
-    let port = free_port();
+    let port = common::free_port();
     let db = common::sqlite_url();
     let mut app = Command::new(env!("CARGO_BIN_EXE_petstore-example"))
         .args([

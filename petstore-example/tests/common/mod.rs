@@ -115,3 +115,12 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
 pub async fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
     request(addr, "POST", path, Some(body)).await
 }
+
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
