@@ -8,7 +8,7 @@ mod common;
 use common::{get, post, serve, sqlite_url};
 use petstore_example::events::STREAM;
 use petstore_example::Settings;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn url(var: &str, default: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| default.to_owned())
@@ -61,18 +61,18 @@ async fn postgres_serves_orders_and_a_pg_sleep_query_is_cut_off_with_504() {
 
     // A real slow query: each database call now starts with pg_sleep(3).
     s.app.store.db.inject_latency(Duration::from_secs(3));
-    let start = Instant::now();
     let slow = post(s.addr, "/orders", &order("alice", 3, 19.99)).await;
     assert_eq!(slow.status, 504, "{:?}", slow.body);
     assert!(
-        start.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        start.elapsed()
+        slow.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 500ms"),
+        "the 0.5 s timeout cut the 3 s query: {:?}",
+        slow.body
     );
     // Routes that do not need the database keep working meanwhile.
-    let start = Instant::now();
     assert_eq!(get(s.addr, "/health/resilience").await.status, 200);
-    assert!(start.elapsed() < Duration::from_millis(200));
     s.app.store.db.inject_latency(Duration::ZERO);
     assert_eq!(
         post(s.addr, "/orders", &order("alice", 3, 19.99))
@@ -116,18 +116,13 @@ async fn redis_client_pause_times_the_cache_out_yet_the_request_succeeds_from_th
         .query_async::<()>(&mut admin)
         .await
         .unwrap();
-    let start = Instant::now();
+    // "cache: timeout" says the 0.3 s timeout, not the 2 s pause, ended the read.
     let paused = get(s.addr, "/pets").await;
-    let took = start.elapsed();
     assert_eq!(paused.status, 200, "{:?}", paused.body);
     assert_eq!(paused.body["source"], "database");
     assert_eq!(
         paused.body["degraded"],
         serde_json::json!(["cache: timeout"])
-    );
-    assert!(
-        took < Duration::from_millis(1500),
-        "the cache's 0.3 s timeout, not the 2 s pause: {took:?}"
     );
     let health = get(s.addr, "/health/resilience").await;
     assert_eq!(

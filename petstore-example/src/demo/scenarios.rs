@@ -220,7 +220,9 @@ pub(super) async fn timeouts(
             .map_err(|e| e.to_string())?;
         db_times.push(start.elapsed());
         let start = Instant::now();
-        let _ = cache::get(&store.cache, "catalogue").await;
+        cache::get(&store.cache, "catalogue")
+            .await
+            .map_err(|e| e.to_string())?;
         cache_times.push(start.elapsed());
     }
     let latency = |t: &[Duration]| Latency {

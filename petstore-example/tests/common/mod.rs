@@ -124,3 +124,23 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Polls `done` every 20 ms until it holds or `within` has passed; returns
+/// whether it held. Tests wait on a condition, never for a fixed time, so a
+/// loaded machine makes them slower, not red.
+pub async fn eventually<F, Fut>(within: std::time::Duration, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if done().await {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
