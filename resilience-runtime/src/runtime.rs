@@ -125,6 +125,32 @@ impl Runtime {
         CURRENT.scope(self.clone(), future)
     }
 
+    /// The runtime in force for the current task: the innermost
+    /// [`scope`](Runtime::scope), else the initialised one, else the defaults.
+    ///
+    /// A task spawned from inside a scope keeps it by taking this along:
+    ///
+    /// ```
+    /// use resilience_runtime::Runtime;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let yaml = "resilience:\n  external_dependencies:\n    ledger: {type: database}\n";
+    /// let rt = Runtime::from_yaml_str(yaml).unwrap();
+    /// assert!(Runtime::current().dependency_config("ledger").is_none());
+    /// let spawned = rt.scope(async {
+    ///     let here = Runtime::current();
+    ///     // Annotated calls in the spawned task use `rt`, not the global runtime.
+    ///     tokio::spawn(here.scope(async { Runtime::current().dependency_config("ledger").is_some() }))
+    /// });
+    /// assert!(spawned.await.await.unwrap());
+    /// # }
+    /// ```
+    pub fn current() -> Runtime {
+        CURRENT
+            .try_with(Runtime::clone)
+            .unwrap_or_else(|_| global().clone())
+    }
+
     /// The resolved policies of `name`, if this runtime has it.
     pub fn dependency_config(&self, name: &str) -> Option<&DependencyConfig> {
         self.inner.dependencies.get(name).map(|d| &d.config)
