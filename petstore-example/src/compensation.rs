@@ -1,10 +1,12 @@
 //! Durable voids. When an order may have been charged without being saved (a
 //! payment that timed out or failed unclearly, or an order that failed to
 //! save), the void is recorded in the database before anything tries it, and
-//! the reconciler keeps trying until the gateway confirms: after the order
-//! that recorded it, at start-up, and every few seconds under `serve`. A void
-//! is idempotent by its key, so trying again is always safe.
+//! the reconciler keeps trying until the gateway confirms. It runs in the
+//! background ([`spawn_reconciler`]): at start-up, when an order wakes it, and
+//! every few seconds. A void is idempotent by its key, so trying again is
+//! always safe.
 
+use crate::background::{self, Pass, Worker};
 use crate::db;
 use crate::error::DepError;
 use crate::gateway;
@@ -14,6 +16,8 @@ use std::time::{Duration, SystemTime};
 
 /// Compensations one reconciler pass takes on at most.
 const BATCH: i64 = 100;
+/// A reconciler pass runs at least this often, woken or not.
+const PERIOD: Duration = Duration::from_secs(5);
 /// The longest wait between two tries of one compensation.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -73,4 +77,21 @@ pub async fn reconcile(store: &Petstore) -> Result<Reconciled, DepError> {
         }
     }
     Ok(report)
+}
+
+/// Runs reconciler passes in the background, on the store's
+/// `reconciler` wake and every 5 s. Each void waits for its own backoff;
+/// a pass that cannot read the database backs the worker off.
+pub fn spawn_reconciler(store: &Petstore) -> Worker {
+    let store = store.clone();
+    background::spawn(&store.reconciler.clone(), PERIOD, move || {
+        let store = store.clone();
+        async move {
+            match reconcile(&store).await {
+                Ok(r) if r.confirmed + r.failed == BATCH as u64 => Pass::More,
+                Ok(_) => Pass::Idle,
+                Err(_) => Pass::Failed,
+            }
+        }
+    })
 }

@@ -3,6 +3,7 @@
 //! 504 on a timeout, 400/422 for bad input, 404 for unknown ids.
 
 use crate::error::ServiceError;
+use crate::events::EventsStatus;
 use crate::service::{PaymentRequest, Petstore};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -21,6 +22,7 @@ pub fn router(store: Petstore) -> Router {
         .route("/pets/{id}", get(get_pet))
         .route("/orders", post(create_order))
         .route("/orders/{id}", get(get_order))
+        .route("/events", get(events))
         .route("/health", get(health))
         .route("/health/resilience", get(health_resilience))
         .fallback(|| async {
@@ -48,6 +50,15 @@ pub fn router_in(store: Petstore, runtime: resilience_runtime::Runtime) -> Route
             let runtime = runtime.clone();
             async move { runtime.scope(next.run(request)).await }
         },
+    ))
+}
+
+/// The event relay: its backend, the outbox's backlog, what this process
+/// delivered, and why delivery last stopped.
+async fn events(State(store): State<Petstore>) -> Result<Json<EventsStatus>, ApiError> {
+    let status = store.events.status(&store.db).await;
+    Ok(Json(
+        status.map_err(|e| ServiceError::at("read the outbox", e))?,
     ))
 }
 

@@ -13,6 +13,7 @@
 //! the scenarios `cargo run -p petstore-example` prints.
 
 pub mod advisor;
+pub mod background;
 pub mod cache;
 pub mod compensation;
 pub mod db;
@@ -49,7 +50,7 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// `redis://...`; default: an in-process TTL cache.
     pub redis_url: Option<String>,
-    /// `nats://...`; default: events stay in the outbox table.
+    /// `nats://...`; default: the embedded broker.
     pub nats_url: Option<String>,
     /// A running gateway's `host:port`; default: one started in-process.
     pub gateway_addr: Option<String>,
@@ -57,10 +58,13 @@ pub struct Settings {
     pub gateway_rules: gateway::GatewayRules,
 }
 
-/// A started petstore: the service and, when it runs one, its gateway.
+/// A started petstore: the service, its background workers (the event relay
+/// and the compensation reconciler, stopped when the app is dropped) and,
+/// when it runs one, its gateway.
 pub struct App {
     pub store: service::Petstore,
     pub gateway: Option<gateway::Gateway>,
+    _workers: [background::Worker; 2],
 }
 
 /// The default SQLite file: `petstore.db` under the system's temp directory.
@@ -71,7 +75,8 @@ pub fn default_sqlite_path() -> PathBuf {
 }
 
 impl App {
-    /// Connects to (or starts) every dependency.
+    /// Connects to (or starts) every dependency, and starts the workers in the
+    /// current resilience runtime.
     pub async fn start(settings: Settings) -> Result<App, String> {
         let database_url = match settings.database_url {
             Some(url) => url,
@@ -89,7 +94,7 @@ impl App {
         };
         let events = match &settings.nats_url {
             Some(url) => events::Events::nats(url),
-            None => events::Events::Outbox,
+            None => events::Events::embedded(),
         };
         let (client, gateway) = match &settings.gateway_addr {
             Some(addr) => {
@@ -110,8 +115,16 @@ impl App {
             }
         };
         let store = service::Petstore::new(db, cache, client, advisor::Advisor::default(), events);
-        // Voids a previous run recorded but could not confirm.
-        let _ = compensation::reconcile(&store).await;
-        Ok(App { store, gateway })
+        // Their first passes deliver what a previous run left in the outbox
+        // and void what it recorded but could not confirm.
+        let workers = [
+            store.events.spawn_relay(store.db.clone()),
+            compensation::spawn_reconciler(&store),
+        ];
+        Ok(App {
+            store,
+            gateway,
+            _workers: workers,
+        })
     }
 }

@@ -1,7 +1,6 @@
 //! `cargo run -p petstore-example` runs the demo on embedded defaults;
 //! `-- serve` runs the HTTP service; `-- gateway` runs the payment gateway alone.
 
-use petstore_example::events::Events;
 use petstore_example::{demo, gateway, http, App, Settings};
 use std::future::IntoFuture;
 use std::path::PathBuf;
@@ -140,18 +139,6 @@ async fn serve(mut args: Args) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     let app = App::start(settings).await?;
-    // Every 5 s, without waiting for the next order: events left in the
-    // outbox while NATS was down go out, and unconfirmed voids are tried.
-    let store = app.store.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            if let Events::Nats(_) = store.events {
-                let _ = store.events.relay(&store.db).await;
-            }
-            let _ = petstore_example::compensation::reconcile(&store).await;
-        }
-    });
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;

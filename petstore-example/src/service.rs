@@ -3,11 +3,12 @@
 //! degrade and are listed in the result's `degraded`.
 
 use crate::advisor::{self, Advisor, Recommendation};
+use crate::background::Wake;
 use crate::cache::{self, Cache};
 use crate::compensation;
 use crate::db::{self, Db};
 use crate::error::{DepError, ServiceError};
-use crate::events::{Events, RelayReport};
+use crate::events::Events;
 use crate::gateway::{self, GatewayClient, Payment};
 use crate::model::{Order, Pet};
 use serde::Serialize;
@@ -26,6 +27,8 @@ pub struct Petstore {
     pub gateway: GatewayClient,
     pub advisor: Advisor,
     pub events: Events,
+    /// Wakes the compensation reconciler.
+    pub reconciler: Wake,
     order_seq: Arc<AtomicU64>,
 }
 
@@ -59,8 +62,18 @@ pub struct PaymentRequest {
 pub struct OrderResult {
     pub order: Order,
     pub payment: Payment,
-    pub events: RelayReport,
+    pub events: EventsQueued,
     pub degraded: Vec<String>,
+}
+
+/// The order's event: saved in the outbox with the order, and delivered by
+/// the background relay.
+#[derive(Clone, Debug, Serialize)]
+pub struct EventsQueued {
+    /// Events this order put in the outbox.
+    pub queued: u32,
+    /// Where the relay delivers them: `embedded` or `nats`.
+    pub backend: &'static str,
 }
 
 /// An order and where its status came from.
@@ -116,6 +129,7 @@ impl Petstore {
             gateway,
             advisor,
             events,
+            reconciler: Wake::default(),
             order_seq: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -314,22 +328,16 @@ impl Petstore {
         {
             degraded.push(format!("cache: {}", e.reason()));
         }
-        let events = match self.events.relay(&self.db).await {
-            Ok(report) => report,
-            Err(e) => RelayReport {
-                error: Some(e.reason()),
-                ..RelayReport::default()
-            },
-        };
-        if let Some(reason) = &events.error {
-            degraded.push(format!("events: {reason}; kept in the outbox"));
-        }
-        // Voids earlier orders left unconfirmed, now that the gateway answers.
-        let _ = compensation::reconcile(self).await;
+        // Neither waits: a dead broker or a stuck void never holds an order.
+        self.events.wake();
+        self.reconciler.wake();
         Ok(OrderResult {
             order,
             payment: paid,
-            events,
+            events: EventsQueued {
+                queued: 1,
+                backend: self.events.backend(),
+            },
             degraded,
         })
     }

@@ -90,7 +90,18 @@ async fn the_demo_shows_true_numbers_for_every_scenario() {
             assert!((0.0..=1.0).contains(&rate), "{name}: {rate}");
         }
     }
-    assert_eq!(deps["kafka_events"]["status"], "idle");
+    // Every order's event went through `kafka_events` to the embedded broker.
+    let e = &report.events;
+    assert_eq!(
+        (e.backend, e.pending, e.last_error.as_deref()),
+        ("embedded", 0, None)
+    );
+    assert!(e.published >= 2, "{e:?}");
+    assert_eq!(
+        deps["kafka_events"]["bulkhead"]["successful_requests"],
+        e.published
+    );
+    assert_eq!(deps["kafka_events"]["status"], "healthy");
     assert_eq!(
         deps["petstore_database"]["bulkhead"]["rejected_requests"],
         5

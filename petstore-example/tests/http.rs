@@ -34,8 +34,8 @@ async fn reads_and_an_order_round_trip() {
     assert_eq!(placed.status, 201, "{:?}", placed.body);
     assert_eq!(placed.body["payment"]["amount_cents"], 29999);
     assert_eq!(
-        placed.body["events"]["pending"], 1,
-        "the event waits in the outbox"
+        placed.body["events"],
+        serde_json::json!({"queued": 1, "backend": "embedded"})
     );
     let id = placed.body["order"]["id"].as_str().unwrap().to_owned();
     let fetched = get(s.addr, &format!("/orders/{id}")).await;
@@ -56,10 +56,69 @@ async fn reads_and_an_order_round_trip() {
         deps["payment_gateway"]["bulkhead"]["successful_requests"],
         1
     );
-    assert_eq!(
-        deps["kafka_events"]["status"], "idle",
-        "no broker configured: the outbox is the store"
+
+    // The relay delivers the order's event to the embedded broker.
+    let delivered = eventually(Duration::from_secs(10), || async {
+        get(s.addr, "/events").await.body["pending"] == 0
+    })
+    .await;
+    assert!(delivered, "{:?}", get(s.addr, "/events").await.body);
+    let events = get(s.addr, "/events").await.body;
+    assert_eq!(events["backend"], "embedded");
+    assert_eq!(events["published"], 1);
+    assert!(events["last_error"].is_null());
+    let broker = s.app.store.events.broker().unwrap();
+    assert_eq!(broker.stats().acknowledged, 1);
+    assert_eq!(broker.delivered()[0].subject, "petstore.orders.created");
+    assert!(broker.delivered()[0].payload.contains(&id));
+    let snapshot = get(s.addr, "/health/resilience").await;
+    let relayed = &snapshot.body["dependencies"]["kafka_events"];
+    assert_eq!(relayed["status"], "healthy");
+    assert_eq!(relayed["bulkhead"]["successful_requests"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_broker_never_holds_an_order_and_its_events_go_out_once_it_is_back() {
+    let s = serve(Settings::default()).await;
+    let broker = s.app.store.events.broker().unwrap();
+    broker.set_down(true);
+    for pet in [1, 2] {
+        let placed = post(s.addr, "/orders", &order("bob", pet, 10.0)).await;
+        assert_eq!(placed.status, 201, "{:?}", placed.body);
+        assert_eq!(placed.body["degraded"], serde_json::json!([]));
+    }
+    let paused = eventually(Duration::from_secs(10), || async {
+        let events = get(s.addr, "/events").await.body;
+        events["pending"] == 2 && events["last_error"].is_string()
+    })
+    .await;
+    let events = get(s.addr, "/events").await.body;
+    assert!(paused, "{events:?}");
+    assert!(
+        events["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("embedded broker is down"),
+        "{events:?}"
     );
+    assert_eq!(broker.stats().acknowledged, 0);
+
+    broker.set_down(false);
+    let delivered = eventually(Duration::from_secs(15), || async {
+        get(s.addr, "/events").await.body["pending"] == 0
+    })
+    .await;
+    let events = get(s.addr, "/events").await.body;
+    assert!(delivered, "{events:?}");
+    assert_eq!(
+        (events["published"].as_u64(), events["last_error"].is_null()),
+        (Some(2), true)
+    );
+    assert_eq!(broker.stats().acknowledged, 2, "each event once");
+    let snapshot = get(s.addr, "/health/resilience").await;
+    let bulkhead = &snapshot.body["dependencies"]["kafka_events"]["bulkhead"];
+    assert_eq!(bulkhead["successful_requests"], 2);
+    assert!(bulkhead["failed_requests"].as_u64().unwrap() >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{get, post, serve, sqlite_url};
+use common::{eventually, get, post, serve, sqlite_url};
 use petstore_example::events::STREAM;
 use petstore_example::Settings;
 use std::time::Duration;
@@ -157,30 +157,35 @@ async fn events_wait_in_the_outbox_while_nats_is_unreachable_and_are_published_o
             "the order never waits for the broker: {:?}",
             placed.body
         );
-        let degraded = placed.body["degraded"][0].as_str().unwrap();
-        assert!(
-            degraded.starts_with("events:") && degraded.contains("kept in the outbox"),
-            "{degraded}"
-        );
+        assert_eq!(placed.body["degraded"], serde_json::json!([]));
     }
-    let store = &s.app.store;
-    let report = s.rt.scope(store.events.relay(&store.db)).await.unwrap();
-    assert_eq!((report.published, report.pending), (0, 2));
+    let waiting = eventually(Duration::from_secs(10), || async {
+        let events = get(s.addr, "/events").await.body;
+        events["pending"] == 2 && events["last_error"].is_string()
+    })
+    .await;
+    assert!(waiting, "{:?}", get(s.addr, "/events").await.body);
 
-    store.events.set_url(&nats_url).await;
-    let report = s.rt.scope(store.events.relay(&store.db)).await.unwrap();
+    // The relay backs off (at most 5 s) and then finds NATS at the right URL.
+    s.app.store.events.set_url(&nats_url).await;
+    let published = eventually(Duration::from_secs(20), || async {
+        get(s.addr, "/events").await.body["pending"] == 0
+    })
+    .await;
+    let events = get(s.addr, "/events").await.body;
+    assert!(published, "{events:?}");
     assert_eq!(
-        (report.published, report.pending, report.error),
-        (2, 0, None)
+        (events["published"].as_u64(), events["last_error"].is_null()),
+        (Some(2), true)
     );
     let mut stream = js.get_stream(STREAM).await.unwrap();
     assert_eq!(stream.info().await.unwrap().state.messages, before + 2);
     let health = get(s.addr, "/health/resilience").await;
-    let events = &health.body["dependencies"]["kafka_events"]["bulkhead"];
-    assert_eq!(events["successful_requests"], 2);
-    assert_eq!(
-        events["failed_requests"], 3,
-        "two orders and one relay pass failed to connect"
+    let bulkhead = &health.body["dependencies"]["kafka_events"]["bulkhead"];
+    assert_eq!(bulkhead["successful_requests"], 2);
+    assert!(
+        bulkhead["failed_requests"].as_u64().unwrap() >= 1,
+        "relay passes failed to connect: {bulkhead:?}"
     );
 }
 
@@ -337,30 +342,33 @@ async fn no_secret_of_any_url_reaches_a_response_the_snapshot_or_the_logs() {
     }
     let placed = post(addr, "/orders", &order("alice", 4, 19.99)).await;
     assert_eq!(placed.status, 201, "{:?}", placed.body);
+    let delivered = eventually(Duration::from_secs(10), || async {
+        get(addr, "/events").await.body["published"] == 1
+    })
+    .await;
     assert!(
-        placed.body["events"]["error"].is_null(),
+        delivered,
         "delivered through the password-protected NATS: {:?}",
-        placed.body
+        get(addr, "/events").await.body
     );
     let id = placed.body["order"]["id"].as_str().unwrap().to_owned();
     bodies.push(placed.body.to_string());
     bodies.push(get(addr, &format!("/orders/{id}")).await.body.to_string());
     bodies.push(post(addr, "/orders", "{not json").await.body.to_string());
-    // With NATS gone, the first order finds its connection dead and the
-    // next one names NATS when it cannot reconnect.
+    // With NATS gone, the relay finds its connection dead, then names NATS
+    // when it cannot reconnect, in /events and in the log.
     drop(nats);
-    for attempt in 0..2 {
-        let stranded = post(addr, "/orders", &order("alice", 4, 19.99)).await;
-        assert_eq!(stranded.status, 201, "{:?}", stranded.body);
-        let text = stranded.body.to_string();
-        if attempt == 1 {
-            assert!(
-                text.contains("NATS unreachable at nats://***@127.0.0.1"),
-                "{text}"
-            );
-        }
-        bodies.push(text);
-    }
+    let stranded = post(addr, "/orders", &order("alice", 4, 19.99)).await;
+    assert_eq!(stranded.status, 201, "{:?}", stranded.body);
+    bodies.push(stranded.body.to_string());
+    let named = eventually(Duration::from_secs(20), || async {
+        let events = get(addr, "/events").await.body.to_string();
+        events.contains("NATS unreachable at nats://***@127.0.0.1")
+    })
+    .await;
+    let events = get(addr, "/events").await.body.to_string();
+    assert!(named, "{events}");
+    bodies.push(events);
     bodies.push(get(addr, "/health/resilience").await.body.to_string());
 
     // Stop it as an operator would, and read everything it printed.

@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{get, post, serve};
+use common::{eventually, get, post, serve};
 use petstore_example::Settings;
 use std::process::Command;
+use std::time::Duration;
 
 const SECRET: &str = "secretpw";
 
@@ -24,9 +25,17 @@ async fn an_unreachable_nats_with_a_password_is_named_without_it() {
     assert_eq!(placed.status, 201, "{:?}", placed.body);
     let text = placed.body.to_string();
     assert!(!text.contains(SECRET), "{text}");
+    // The relay, not the order, meets the dead broker; /events says why.
+    let named = eventually(Duration::from_secs(10), || async {
+        get(s.addr, "/events").await.body["last_error"].is_string()
+    })
+    .await;
+    let events = get(s.addr, "/events").await.body.to_string();
+    assert!(named, "{events}");
+    assert!(!events.contains(SECRET), "{events}");
     assert!(
-        text.contains("NATS unreachable at nats://***@127.0.0.1:4999"),
-        "{text}"
+        events.contains("NATS unreachable at nats://***@127.0.0.1:4999"),
+        "{events}"
     );
     let health = get(s.addr, "/health/resilience").await.body.to_string();
     assert!(!health.contains(SECRET), "{health}");

@@ -7,6 +7,7 @@ mod scenarios;
 
 use crate::db;
 use crate::error::DepError;
+use crate::events::EventsStatus;
 use crate::gateway::{Fault, Gateway, GatewayRules, GatewayStats};
 use crate::service::{PaymentRequest, Petstore};
 use crate::{advisor, cache, config_with, App, Settings};
@@ -60,6 +61,8 @@ pub struct DemoReport {
     pub bulkhead: BulkheadScenario,
     pub circuit_breaker: BreakerScenario,
     pub timeouts: TimeoutScenario,
+    /// The event relay once the orders' events are delivered.
+    pub events: EventsStatus,
     pub health: HealthSnapshot,
     pub recovery: RecoveryScenario,
     pub health_path: PathBuf,
@@ -230,16 +233,18 @@ async fn scenarios(
         say(format!("  {dep}.{key} = {value} ({why})"));
     }
     let basic = scenarios::basic(store, say).await?;
-    let bulkhead = scenarios::bulkhead(store, rt, say).await;
+    let bulkhead = scenarios::bulkhead(store, rt, say).await?;
     let circuit_breaker = scenarios::circuit_breaker(store, rt, gateway, say).await;
     let timeouts = scenarios::timeouts(store, rt, gateway, say).await?;
-    let health = scenarios::final_health(rt, &health_out, say)?;
+    let events = scenarios::quiesce(store, rt).await?;
+    let health = scenarios::final_health(rt, &events, &health_out, say)?;
     let recovery = scenarios::recovery(store, rt, gateway, say).await?;
     Ok(DemoReport {
         basic,
         bulkhead,
         circuit_breaker,
         timeouts,
+        events,
         health,
         recovery,
         health_path: health_out,

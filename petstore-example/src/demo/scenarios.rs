@@ -36,11 +36,11 @@ pub(super) async fn basic(store: &Petstore, say: &mut impl FnMut(String)) -> Res
         .await
         .map_err(|e| e.to_string())?;
     say(format!(
-        "   order {}: payment {} of {:.2} captured; events: {} pending in the outbox",
+        "   order {}: payment {} of {:.2} captured; its event is in the outbox, and the relay delivers it to the {} broker",
         order.order.id,
         order.payment.payment_id,
         order.payment.amount_cents as f64 / 100.0,
-        order.events.pending
+        order.events.backend
     ));
     let view = store
         .get_pet_with_cache_and_recommendations(4, Some("customer_123"))
@@ -71,8 +71,10 @@ pub(super) async fn bulkhead(
     store: &Petstore,
     rt: &Runtime,
     say: &mut impl FnMut(String),
-) -> BulkheadScenario {
+) -> Result<BulkheadScenario, String> {
     say("\n2. Bulkhead isolation: 15 concurrent database reads against a limit of 10".into());
+    // The order's event is relayed first: the relay's reads share this bulkhead.
+    quiesce(store, rt).await?;
     store.db.inject_latency(Duration::from_millis(300));
     let calls = (0..15).map(|i| {
         let db = store.db.clone();
@@ -104,7 +106,7 @@ pub(super) async fn bulkhead(
         db_breaker.failure_count,
         db_breaker.failure_threshold
     ));
-    BulkheadScenario {
+    Ok(BulkheadScenario {
         concurrent_calls: results.len(),
         limit: db_health.bulkhead.max_concurrent.unwrap_or_default(),
         admitted,
@@ -112,7 +114,7 @@ pub(super) async fn bulkhead(
         rejected,
         breaker_state: db_breaker.state,
         breaker_failures: db_breaker.failure_count,
-    }
+    })
 }
 
 /// Scenario 3, the circuit breaker: declined payments open it, a call is
@@ -267,6 +269,7 @@ pub(super) async fn timeouts(
 /// Scenario 5, the final health snapshot: a table, and the JSON written to `health_out`.
 pub(super) fn final_health(
     rt: &Runtime,
+    events: &EventsStatus,
     health_out: &std::path::Path,
     say: &mut impl FnMut(String),
 ) -> Result<HealthSnapshot, String> {
@@ -279,6 +282,10 @@ pub(super) fn final_health(
     for line in table(&health) {
         say(format!("   {line}"));
     }
+    say(format!(
+        "   order events: {} delivered through kafka_events to the {} broker, {} waiting in the outbox",
+        events.published, events.backend, events.pending
+    ));
     let json = serde_json::to_string_pretty(&health).expect("snapshot serialises");
     if let Some(dir) = health_out.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -290,6 +297,27 @@ pub(super) fn final_health(
         health_out.display()
     ));
     Ok(health)
+}
+
+/// Waits (up to 10 s) until the relay has delivered every order event and
+/// no database call is in flight, so that a scenario has the database to
+/// itself and the snapshot shows settled numbers.
+pub(super) async fn quiesce(store: &Petstore, rt: &Runtime) -> Result<EventsStatus, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = store
+            .events
+            .status(&store.db)
+            .await
+            .map_err(|e| e.to_string())?;
+        let load = rt.health_snapshot().dependencies["petstore_database"]
+            .bulkhead
+            .current_load;
+        if (status.pending == 0 && load == 0) || Instant::now() >= deadline {
+            return Ok(status);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// What a recommendation call gave: the fallback's reason when it answered,

@@ -1,31 +1,13 @@
-//! `kafka_events`: order events. Each event is written to the database's
-//! outbox in the order's own transaction, so none is lost. With `NATS_URL`
-//! set, a relay publishes pending events to NATS JetStream (stream
-//! `PETSTORE_EVENTS`, subjects `petstore.>`) and marks them delivered; while
-//! NATS is unreachable they wait in the outbox. Without `NATS_URL` the outbox
-//! table is the event store.
+//! The NATS JetStream link: connects lazily, and again after a failure.
 
-use crate::db::{self, Db};
 use crate::error::DepError;
 use crate::redact;
 use async_nats::jetstream;
-use resilience_runtime::message_queue_call;
-use serde::Serialize;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
 /// The stream events go to.
 pub const STREAM: &str = "PETSTORE_EVENTS";
-
-/// Where events go after the outbox.
-#[derive(Clone)]
-pub enum Events {
-    /// The outbox table is the event store.
-    Outbox,
-    /// Relayed to NATS JetStream.
-    Nats(Arc<NatsLink>),
-}
 
 /// A lazily (re)connected JetStream context.
 pub struct NatsLink {
@@ -33,57 +15,41 @@ pub struct NatsLink {
     context: Mutex<Option<jetstream::Context>>,
 }
 
-/// What a relay pass did.
-#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
-pub struct RelayReport {
-    /// Events delivered in this pass.
-    pub published: usize,
-    /// Events still waiting in the outbox.
-    pub pending: i64,
-    /// Why delivery stopped, if it did.
-    pub error: Option<String>,
-}
-
-impl Events {
-    /// Relays to NATS at `url`; connects on first use and again after a failure.
-    pub fn nats(url: &str) -> Events {
-        Events::Nats(Arc::new(NatsLink {
+impl NatsLink {
+    pub fn new(url: &str) -> NatsLink {
+        NatsLink {
             url: std::sync::Mutex::new(url.to_owned()),
             context: Mutex::new(None),
-        }))
-    }
-
-    /// `nats` or `outbox`.
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Events::Outbox => "outbox",
-            Events::Nats(_) => "nats",
         }
     }
 
-    /// Points the relay at another NATS URL (for example once the broker is back).
     pub async fn set_url(&self, url: &str) {
-        if let Events::Nats(link) = self {
-            *link.url.lock().unwrap() = url.to_owned();
-            *link.context.lock().await = None;
-        }
+        *self.url.lock().unwrap() = url.to_owned();
+        *self.context.lock().await = None;
     }
 
-    /// Publishes pending outbox events, oldest first, until one fails.
-    pub async fn relay(&self, db: &Db) -> Result<RelayReport, DepError> {
-        let mut report = RelayReport::default();
-        if let Events::Nats(link) = self {
-            for event in db::pending_events(db, 500).await? {
-                if let Err(e) = publish(link, &event.subject, &event.id, &event.payload).await {
-                    report.error = Some(e.reason());
-                    break;
-                }
-                db::mark_published(db, &event.id).await?;
-                report.published += 1;
-            }
+    /// Publishes one event with `id` as its message id, and waits for
+    /// JetStream's acknowledgement.
+    pub async fn publish(&self, subject: &str, id: &str, payload: &str) -> Result<(), DepError> {
+        let mut context = self.context.lock().await;
+        if context.is_none() {
+            let url = self.url.lock().unwrap().clone();
+            *context = Some(connect(&url).await?);
         }
-        report.pending = db::outbox_counts(db).await?.0;
-        Ok(report)
+        let js = context.as_ref().expect("connected");
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id);
+        let sent = js
+            .publish_with_headers(subject.to_owned(), headers, payload.to_owned().into())
+            .await;
+        let acked = match sent {
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        acked.map_err(|e| {
+            *context = None;
+            DepError::Failed(format!("NATS publish failed: {e}"))
+        })
     }
 }
 
@@ -110,30 +76,4 @@ async fn connect(url: &str) -> Result<jetstream::Context, DepError> {
     .await
     .map_err(|e| DepError::Failed(format!("cannot create stream {STREAM}: {e}")))?;
     Ok(js)
-}
-
-/// Publishes one event and waits for JetStream's acknowledgement. The event
-/// id is the message id, so a repeat after a lost acknowledgement is dropped
-/// by JetStream's de-duplication.
-#[message_queue_call(dependency = "kafka_events", operation = "publish_event")]
-async fn publish(link: &NatsLink, subject: &str, id: &str, payload: &str) -> Result<(), DepError> {
-    let mut context = link.context.lock().await;
-    if context.is_none() {
-        let url = link.url.lock().unwrap().clone();
-        *context = Some(connect(&url).await?);
-    }
-    let js = context.as_ref().expect("connected");
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", id);
-    let sent = js
-        .publish_with_headers(subject.to_owned(), headers, payload.to_owned().into())
-        .await;
-    let acked = match sent {
-        Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    acked.map_err(|e| {
-        *context = None;
-        DepError::Failed(format!("NATS publish failed: {e}"))
-    })
 }

@@ -48,7 +48,8 @@ pub async fn serve(mut settings: Settings) -> Served {
         settings.database_url = Some(sqlite_url());
     }
     let rt = Runtime::from_yaml_str(&config_with(&FAST)).unwrap();
-    let app = App::start(settings).await.unwrap();
+    // In the runtime's scope, so the app's workers count in it too.
+    let app = rt.scope(App::start(settings)).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = http::router_in(app.store.clone(), rt.clone());
