@@ -7,8 +7,8 @@
 //! instead of being counted against the new state.
 
 use crate::clock::Clock;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+use crate::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use crate::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 const CLOSED: u64 = 0;
@@ -107,7 +107,7 @@ impl CircuitBreaker {
         self.clock.nanos()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Probes> {
+    fn lock(&self) -> MutexGuard<'_, Probes> {
         self.transitions.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -114,11 +114,14 @@ mod dependency;
 mod error;
 mod fallback;
 mod kind;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod retry;
 mod runtime;
 mod site;
 mod snapshot;
 mod stats;
+mod sync;
 mod timeout;
 
 pub use bulkhead::BulkheadConfig;

@@ -2,12 +2,12 @@
 //! operation each, with no lock and no allocation. Waiting callers park on a
 //! `Notify`, which release touches only when someone is waiting.
 
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{deadline, Notify};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// Low 32 bits: calls holding a slot. High 32 bits: callers waiting.
 const WAITER: u64 = 1 << 32;
@@ -85,7 +85,7 @@ impl Semaphore {
     async fn acquire_slow(&self) -> bool {
         self.state.fetch_add(WAITER, Ordering::Relaxed);
         let _registered = WaiterGuard(&self.state);
-        let mut deadline = pin!(tokio::time::sleep(self.max_wait));
+        let mut deadline = pin!(deadline(self.max_wait));
         loop {
             // Register for a wake-up before looking, so a release between the
             // look and the wait is not missed.
