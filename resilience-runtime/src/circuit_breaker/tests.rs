@@ -131,6 +131,23 @@ async fn outcomes_of_calls_admitted_before_opening_are_ignored() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_outcome_from_a_closed_period_before_a_full_cycle_is_ignored() {
+    let b = breaker(1, 1, 1);
+    let old = b.try_acquire().unwrap();
+    fail(&b);
+    advance(Duration::from_secs(60)).await;
+    succeed(&b);
+    assert_eq!(
+        b.state(),
+        BreakerState::Closed,
+        "open, half-open, closed again"
+    );
+    // Closed once more, but not the closed period that admitted `old`.
+    b.on_failure(old);
+    assert_eq!((b.state(), b.failure_count()), (BreakerState::Closed, 0));
+}
+
+#[tokio::test(start_paused = true)]
 async fn failure_rate_opens_once_the_minimum_calls_are_in_the_window() {
     let b = CircuitBreaker::new(BreakerConfig {
         failure_threshold: 100,
@@ -289,4 +306,56 @@ proptest::proptest! {
             }
         });
     }
+}
+
+/// Runs `f` on another thread while this one holds the breaker's lock, and
+/// returns what it gave; fails if `f` waited for the lock.
+fn without_the_lock<T: Send>(b: &CircuitBreaker, f: impl FnOnce(&CircuitBreaker) -> T + Send) -> T {
+    std::thread::scope(|s| {
+        let held = b.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        s.spawn(move || {
+            let _ = tx.send(f(b));
+        });
+        let got = rx.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        got.expect("it waited for the breaker's lock")
+    })
+}
+
+#[test]
+fn closed_and_open_answer_without_the_lock() {
+    // The hot path: admitting a call while closed is plain atomics.
+    let b = breaker(1, 1, 1);
+    assert!(without_the_lock(&b, |b| b.try_acquire().is_ok()));
+    fail(&b);
+    // So is refusing one while open, however many callers hammer it.
+    let refused = without_the_lock(&b, |b| b.try_acquire());
+    assert!(refused.unwrap_err() > Duration::from_secs(59));
+}
+
+/// A caller that read the state just before another changed it finishes
+/// under the lock with the state as it is now.
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_read_a_state_just_before_it_changed_sees_the_new_one() {
+    let b = breaker(1, 1, 1);
+    fail(&b);
+    advance(Duration::from_secs(60)).await;
+    let probe = b.try_acquire().unwrap();
+    let read_half_open = b.word.load(Ordering::Acquire);
+    b.on_failure(probe);
+    // Reopened meanwhile: refused, told the whole recovery time.
+    assert_eq!(
+        b.try_acquire_slow(read_half_open).unwrap_err(),
+        Duration::from_secs(60)
+    );
+    advance(Duration::from_secs(60)).await;
+    succeed(&b);
+    let read_open = read_half_open & !3 | OPEN;
+    // Closed meanwhile: admitted, every time, and never counted as a probe.
+    for _ in 0..3 {
+        let ticket = b.try_acquire_slow(read_open).expect("closed admits");
+        assert!(!ticket.is_probe());
+    }
+    assert_eq!(b.lock().in_flight, 0);
 }
