@@ -66,6 +66,11 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The body's `error` message; "" when there is none.
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or_default()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
