@@ -182,6 +182,28 @@ async fn failure_rate_opens_once_the_minimum_calls_are_in_the_window() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_call_that_reaches_both_the_minimum_and_the_rate_opens_it() {
+    let b = CircuitBreaker::new(BreakerConfig {
+        failure_threshold: 100,
+        recovery_timeout: Duration::from_secs(10),
+        half_open_max_calls: 1,
+        success_threshold: 1,
+        failure_rate: Some(FailureRateConfig {
+            threshold: 0.5,
+            window_size: 8,
+            minimum_calls: 4,
+        }),
+    });
+    succeed(&b);
+    succeed(&b);
+    fail(&b);
+    assert_eq!(b.state(), BreakerState::Closed, "1 of 3: below the minimum");
+    // The fourth call is the second failure: 2 of 4 = 0.5, at the minimum.
+    fail(&b);
+    assert_eq!(b.state(), BreakerState::Open);
+}
+
+#[tokio::test(start_paused = true)]
 async fn window_below_the_rate_stays_closed() {
     let b = CircuitBreaker::new(BreakerConfig {
         failure_threshold: 100,
