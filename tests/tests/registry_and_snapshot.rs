@@ -13,7 +13,7 @@ resilience:
   external_dependencies:
     orders_db: { type: database, max_concurrent: 2, reject_on_full: true, circuit_breaker_failure_threshold: 2 }
     cache: { type: cache, max_concurrent: 10, enable_circuit_breaker: false, critical: false }
-    advisor: { type: external_api, bulkhead_type: thread_pool, max_workers: 3, circuit_breaker_failure_threshold: 1, critical: false }
+    advisor: { type: external_api, bulkhead_type: thread_pool, max_workers: 3, queue_capacity: 2, circuit_breaker_failure_threshold: 1, critical: false }
     unused: { type: file_system }
 ";
 
@@ -109,7 +109,7 @@ async fn the_snapshot_has_the_documented_shape_and_starts_idle() {
     assert_eq!(advisor["kind"], "external_api");
     assert_eq!(advisor["bulkhead"]["type"], "thread_pool");
     assert_eq!(advisor["bulkhead"]["max_workers"], 3);
-    assert_eq!(advisor["bulkhead"]["queue_capacity"], 0);
+    assert_eq!(advisor["bulkhead"]["queue_capacity"], 2);
     assert!(advisor["bulkhead"].get("max_concurrent").is_none());
     assert_eq!(
         json["dependencies"]["cache"]["circuit_breaker"],

@@ -126,3 +126,37 @@ impl Drop for WaiterGuard<'_> {
         self.0.fetch_sub(WAITER, Ordering::Relaxed);
     }
 }
+
+// Loom's atomics cannot be read outside a model; `loom_models.rs` covers this there.
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Everything the word holds: no slot taken and no waiter registered.
+    fn idle(sem: &Semaphore) -> bool {
+        sem.state.load(Ordering::SeqCst) == 0
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_served_or_timed_out_leaves_no_trace_in_the_word() {
+        let sem = Arc::new(Semaphore::new(1, Duration::from_secs(1)));
+        assert!(sem.acquire().await);
+        let waiter = tokio::spawn({
+            let sem = Arc::clone(&sem);
+            async move { sem.acquire().await }
+        });
+        tokio::task::yield_now().await;
+        // Slots in the low half, waiters in the high half: one of each.
+        assert_eq!(sem.state.load(Ordering::SeqCst), (1 << 32) + 1);
+        sem.release();
+        assert!(waiter.await.unwrap(), "the release served the waiter");
+        sem.release();
+        assert!(idle(&sem));
+
+        assert!(sem.acquire().await);
+        assert!(!sem.acquire().await, "no slot came free within the wait");
+        sem.release();
+        assert!(idle(&sem));
+    }
+}

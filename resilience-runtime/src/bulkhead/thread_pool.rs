@@ -177,6 +177,40 @@ mod tests {
     }
 
     #[test]
+    fn dropping_the_pool_ends_its_threads_once_the_queue_is_drained() {
+        static ENDED: AtomicU32 = AtomicU32::new(0);
+        fn counted(name: String, body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+            spawn_thread(
+                name,
+                Box::new(move || {
+                    body();
+                    ENDED.fetch_add(1, Ordering::SeqCst);
+                }),
+            )
+        }
+        let pool = ThreadPool::with_spawn("dropped", 2, 4, counted);
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..4 {
+            let tx = tx.clone();
+            assert!(pool
+                .try_submit(Box::new(move || tx.send(i).unwrap()))
+                .is_ok());
+        }
+        drop(pool);
+        let mut done: Vec<i32> = (0..4).map(|_| rx.recv().unwrap()).collect();
+        done.sort();
+        assert_eq!(done, [0, 1, 2, 3], "queued jobs still run");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if ENDED.load(Ordering::SeqCst) == 2 {
+                return;
+            }
+            std::thread::yield_now();
+        }
+        panic!("{} of 2 worker threads ended", ENDED.load(Ordering::SeqCst));
+    }
+
+    #[test]
     fn a_pool_that_gets_some_of_its_threads_runs_on_them() {
         static STARTED: AtomicU32 = AtomicU32::new(0);
         fn one_only(name: String, body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
