@@ -133,11 +133,6 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    /// Everything the word holds: no slot taken and no waiter registered.
-    fn idle(sem: &Semaphore) -> bool {
-        sem.state.load(Ordering::SeqCst) == 0
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_waiter_served_or_timed_out_leaves_no_trace_in_the_word() {
         let sem = Arc::new(Semaphore::new(1, Duration::from_secs(1)));
@@ -152,11 +147,11 @@ mod tests {
         sem.release();
         assert!(waiter.await.unwrap(), "the release served the waiter");
         sem.release();
-        assert!(idle(&sem));
+        assert_eq!(sem.state.load(Ordering::SeqCst), 0, "no slot, no waiter");
 
         assert!(sem.acquire().await);
         assert!(!sem.acquire().await, "no slot came free within the wait");
         sem.release();
-        assert!(idle(&sem));
+        assert_eq!(sem.state.load(Ordering::SeqCst), 0, "no slot, no waiter");
     }
 }
