@@ -107,6 +107,12 @@ impl CircuitBreaker {
         self.clock.nanos()
     }
 
+    /// Sets the time this breaker reads, in a loom model.
+    #[cfg(all(loom, test))]
+    pub(crate) fn set_model_time(&self, since_start: Duration) {
+        self.clock.set(since_start);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Probes> {
         self.transitions.lock().unwrap_or_else(|p| p.into_inner())
     }

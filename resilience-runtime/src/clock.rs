@@ -11,12 +11,17 @@ use tokio::time::Instant;
 pub(crate) struct Clock {
     #[cfg_attr(loom, allow(dead_code))]
     anchor: Instant,
+    /// The model's time; leaked so that the clock stays `Copy`.
+    #[cfg(loom)]
+    model: &'static std::sync::atomic::AtomicU64,
 }
 
 impl Clock {
     pub(crate) fn new() -> Self {
         Clock {
             anchor: Instant::now(),
+            #[cfg(loom)]
+            model: Box::leak(Box::new(std::sync::atomic::AtomicU64::new(0))),
         }
     }
 
@@ -33,24 +38,20 @@ impl Clock {
         Instant::now().saturating_duration_since(self.anchor)
     }
 
-    /// Under loom, the model sets the time ([`set_model_time`]), so every
-    /// execution of a model sees the same clock.
+    /// Under loom, the model sets each clock's time ([`Clock::set`]), so every
+    /// execution of a model sees the same times.
     #[cfg(loom)]
     pub(crate) fn elapsed(&self) -> Duration {
-        Duration::from_nanos(MODEL_TIME.load(std::sync::atomic::Ordering::SeqCst))
+        Duration::from_nanos(self.model.load(std::sync::atomic::Ordering::SeqCst))
     }
-}
 
-#[cfg(loom)]
-static MODEL_TIME: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Sets the time every [`Clock`] reads in a loom model.
-#[cfg(all(loom, test))]
-pub(crate) fn set_model_time(since_start: Duration) {
-    MODEL_TIME.store(
-        since_start.as_nanos() as u64,
-        std::sync::atomic::Ordering::SeqCst,
-    );
+    /// Sets this clock's time in a loom model; a plain atomic, not loom's, so
+    /// setting the time is no step loom interleaves.
+    #[cfg(all(loom, test))]
+    pub(crate) fn set(&self, since_start: Duration) {
+        let nanos = since_start.as_nanos() as u64;
+        self.model.store(nanos, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[allow(dead_code)] // used by the retry policy

@@ -9,7 +9,6 @@
 
 use crate::bulkhead::{Semaphore, ThreadPool};
 use crate::circuit_breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-use crate::clock::set_model_time;
 use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::sync::Arc;
 use loom::thread;
@@ -105,7 +104,6 @@ fn breaker() -> CircuitBreaker {
 #[test]
 fn loom_a_stale_outcome_never_moves_the_breaker() {
     model(|| {
-        set_model_time(Duration::ZERO);
         let b = Arc::new(breaker());
         let early = b.try_acquire().expect("closed");
         // One call fails and opens the breaker while another, admitted while
@@ -125,7 +123,7 @@ fn loom_a_stale_outcome_never_moves_the_breaker() {
 
         // After the recovery time two callers race for the one probe, and a
         // stale failure from the closed era arrives meanwhile.
-        set_model_time(Duration::from_secs(2));
+        b.set_model_time(Duration::from_secs(2));
         let probe = |b: &CircuitBreaker| match b.try_acquire() {
             Ok(t) => {
                 b.on_success(t);
@@ -153,10 +151,9 @@ fn loom_a_stale_outcome_never_moves_the_breaker() {
 #[test]
 fn loom_a_probe_failure_reopens_and_a_cancelled_probe_frees_its_place() {
     model(|| {
-        set_model_time(Duration::ZERO);
         let b = Arc::new(breaker());
         b.on_failure(b.try_acquire().unwrap());
-        set_model_time(Duration::from_secs(2));
+        b.set_model_time(Duration::from_secs(2));
         let probe = b.try_acquire().expect("half-open admits one probe");
         assert_eq!(b.state(), BreakerState::HalfOpen);
         // The probe is cancelled while another caller asks to probe.
