@@ -5,7 +5,6 @@
 //! up to its period) and ignores wakes meanwhile, so a burst of orders
 //! against a dead broker does not become a burst of connection attempts.
 
-use resilience_runtime::Runtime;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,8 +52,7 @@ where
     Fut: Future<Output = Pass> + Send,
 {
     let notify = Arc::clone(&wake.0);
-    let rt = Runtime::current();
-    let task = tokio::spawn(rt.scope(async move {
+    let task = resilience_runtime::spawn(async move {
         let mut backoff = FIRST_BACKOFF.min(period);
         loop {
             match pass().await {
@@ -72,7 +70,7 @@ where
                 }
             }
         }
-    }));
+    });
     Worker(task.abort_handle())
 }
 

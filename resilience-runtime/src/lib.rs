@@ -136,7 +136,7 @@ pub use resilience_macros::{
 pub use retry::{Backoff, Jitter, RetryConfig, RetryOn};
 pub use runtime::Runtime;
 pub use snapshot::{
-    BreakerHealth, BulkheadHealth, BulkheadType, DependencyHealth, DependencyStatus,
+    BreakerHealth, BulkheadHealth, BulkheadType, ConfigSource, DependencyHealth, DependencyStatus,
     FallbackHealth, HealthSnapshot, OverallStatus, RetryHealth,
 };
 
@@ -154,6 +154,21 @@ pub fn init_from_file(path: impl AsRef<Path>) -> Result<&'static Runtime, Config
 /// Like [`init_from_file`], from YAML text.
 pub fn init_from_yaml_str(yaml: &str) -> Result<&'static Runtime, ConfigError> {
     runtime::install(|| Runtime::from_yaml_str(yaml))
+}
+
+/// Spawns `future` on tokio in the runtime in force here (the scoped one,
+/// else the global one, else the defaults), so the task's annotated calls
+/// count where the caller's do. See [`Runtime::spawn`].
+///
+/// # Panics
+///
+/// Outside a tokio runtime, as `tokio::spawn` does.
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Runtime::current().spawn(future)
 }
 
 /// The health of the runtime in force: the scoped one inside

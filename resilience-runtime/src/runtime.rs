@@ -4,7 +4,7 @@
 use crate::config::{Config, ConfigError, DependencyConfig};
 use crate::dependency::{DepRef, Dependency, SiteFlags};
 use crate::site::{sites, CallSite, Flavor};
-use crate::snapshot::HealthSnapshot;
+use crate::snapshot::{ConfigSource, HealthSnapshot};
 use once_cell::sync::Lazy;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -33,6 +33,8 @@ pub struct Runtime {
 }
 
 struct Inner {
+    /// Built from the built-in defaults rather than from configuration.
+    defaults: bool,
     /// Sorted by name.
     dependencies: BTreeMap<String, Arc<Dependency>>,
     /// Indexed by `CallSite::index`.
@@ -62,7 +64,10 @@ impl Runtime {
     /// The runtime calls use before any initialisation: every dependency an
     /// annotated site names gets the built-in defaults of the site's kind.
     pub fn with_defaults() -> Runtime {
-        Runtime::build(&Config::default(), false).expect("built-in defaults are valid")
+        let mut rt =
+            Runtime::build(&Config::default(), false).expect("built-in defaults are valid");
+        Arc::get_mut(&mut rt.inner).expect("just built").defaults = true;
+        rt
     }
 
     fn build(config: &Config, strict: bool) -> Result<Runtime, ConfigError> {
@@ -110,6 +115,7 @@ impl Runtime {
             .collect();
         Ok(Runtime {
             inner: Arc::new(Inner {
+                defaults: false,
                 dependencies,
                 by_site,
             }),
@@ -156,9 +162,45 @@ impl Runtime {
         self.inner.dependencies.get(name).map(|d| &d.config)
     }
 
+    /// Spawns `future` on tokio, in this runtime's scope: annotated calls in
+    /// the task use this runtime, as they do inside [`scope`](Runtime::scope).
+    /// A plain `tokio::spawn` loses the scope (task-locals do not cross it),
+    /// and its calls would use the global runtime or the built-in defaults.
+    ///
+    /// ```
+    /// use resilience_runtime::{ConfigSource, Runtime};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let rt = Runtime::from_yaml_str("resilience:\n  timeout_enabled: false\n").unwrap();
+    /// let source = rt.spawn(async { resilience_runtime::health_snapshot().source });
+    /// assert_eq!(source.await.unwrap(), ConfigSource::Scoped);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as `tokio::spawn` does.
+    pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio::spawn(self.scope(future))
+    }
+
     /// This runtime's health and counters.
     pub fn health_snapshot(&self) -> HealthSnapshot {
-        HealthSnapshot::of(self.inner.dependencies.values().map(|d| &**d))
+        let source = if self.inner.defaults {
+            ConfigSource::Defaults
+        } else if GLOBAL
+            .get()
+            .is_some_and(|g| Arc::ptr_eq(&g.inner, &self.inner))
+        {
+            ConfigSource::Global
+        } else {
+            ConfigSource::Scoped
+        };
+        HealthSnapshot::of(source, self.inner.dependencies.values().map(|d| &**d))
     }
 }
 

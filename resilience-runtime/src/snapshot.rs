@@ -24,12 +24,29 @@ use std::time::SystemTime;
 /// The whole runtime's health. Serialises to the JSON the README documents.
 #[derive(Clone, Debug, Serialize)]
 pub struct HealthSnapshot {
+    /// Where the configuration of the runtime this snapshot describes came from.
+    pub source: ConfigSource,
     /// The overall status.
     pub status: OverallStatus,
     /// When the snapshot was taken, RFC 3339 in UTC.
     pub timestamp: String,
     /// Every dependency, by name.
     pub dependencies: BTreeMap<String, DependencyHealth>,
+}
+
+/// Where a runtime's configuration came from: `defaults`, `global` or `scoped`.
+///
+/// `defaults` means no configuration: the built-in defaults of each call
+/// site's kind, which calls use before [`init_from_file`](crate::init_from_file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigSource {
+    /// The built-in defaults: nothing was initialised.
+    Defaults,
+    /// The runtime installed by `init_from_file` or `init_from_yaml_str`.
+    Global,
+    /// A runtime built from configuration and used through [`Runtime::scope`](crate::Runtime::scope).
+    Scoped,
 }
 
 /// `pass`, `warn` or `fail`.
@@ -203,7 +220,10 @@ impl Serialize for BreakerState {
 }
 
 impl HealthSnapshot {
-    pub(crate) fn of<'a>(deps: impl Iterator<Item = &'a Dependency>) -> HealthSnapshot {
+    pub(crate) fn of<'a>(
+        source: ConfigSource,
+        deps: impl Iterator<Item = &'a Dependency>,
+    ) -> HealthSnapshot {
         let dependencies: BTreeMap<String, DependencyHealth> = deps
             .map(|d| (d.config.name.clone(), DependencyHealth::of(d)))
             .collect();
@@ -218,6 +238,7 @@ impl HealthSnapshot {
                 }
             });
         HealthSnapshot {
+            source,
             status,
             timestamp: rfc3339(SystemTime::now()),
             dependencies,

@@ -3,7 +3,8 @@
 //! global state is the subject.
 
 use resilience_runtime::{
-    database_call, init_from_file, init_from_yaml_str, BulkheadConfig, ConfigError, Runtime,
+    database_call, init_from_file, init_from_yaml_str, BulkheadConfig, ConfigError, ConfigSource,
+    Runtime,
 };
 use resilience_tests::TestError;
 use std::path::Path;
@@ -23,6 +24,11 @@ async fn defaults_before_init_then_the_configured_runtime_which_is_never_replace
     assert_eq!(db.bulkhead.max_concurrent, Some(10));
     assert_eq!(db.timeout_seconds, Some(10.0));
     assert_eq!(db.bulkhead.successful_requests, 1);
+    assert_eq!(
+        before.source,
+        ConfigSource::Defaults,
+        "the snapshot says so"
+    );
     assert_eq!(
         before.dependencies.len(),
         1,
@@ -47,6 +53,44 @@ async fn defaults_before_init_then_the_configured_runtime_which_is_never_replace
     assert_eq!(get_pet(2).await, Ok(2));
     let after = resilience_runtime::health_snapshot();
     assert_eq!(after.dependencies.len(), 5, "the configured runtime");
+    assert_eq!(after.source, ConfigSource::Global);
+    assert_eq!(rt.health_snapshot().source, ConfigSource::Global);
+    let json = serde_json::to_value(&after).unwrap();
+    assert_eq!(json["source"], "global");
+
+    // A scope wins over the global runtime, and `spawn` carries it into a task.
+    let scoped = Runtime::from_yaml_str(
+        "resilience:\n  external_dependencies:\n    petstore_database: { type: database }\n",
+    )
+    .unwrap();
+    let (here, there) = scoped
+        .scope(async {
+            let here = resilience_runtime::health_snapshot().source;
+            let spawned = resilience_runtime::spawn(async {
+                get_pet(7).await.unwrap();
+                resilience_runtime::health_snapshot().source
+            });
+            let plain = tokio::spawn(async { resilience_runtime::health_snapshot().source });
+            assert_eq!(
+                plain.await.unwrap(),
+                ConfigSource::Global,
+                "tokio::spawn loses the scope"
+            );
+            (here, spawned.await.unwrap())
+        })
+        .await;
+    assert_eq!((here, there), (ConfigSource::Scoped, ConfigSource::Scoped));
+    assert_eq!(
+        scoped.health_snapshot().dependencies["petstore_database"]
+            .bulkhead
+            .successful_requests,
+        1,
+        "the spawned task's call counted in the scoped runtime"
+    );
+    assert_eq!(
+        Runtime::with_defaults().health_snapshot().source,
+        ConfigSource::Defaults
+    );
     assert_eq!(
         after.dependencies["petstore_database"]
             .bulkhead
