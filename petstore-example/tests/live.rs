@@ -300,11 +300,21 @@ async fn no_secret_of_any_url_reaches_a_response_the_snapshot_or_the_logs() {
     );
     listening(redis_port, "redis-server").await;
     listening(nats_port, "nats-server").await;
-    // Trust authentication accepts any password, so the URL may carry one.
-    let pg = format!("postgres://postgres:{SECRET}@127.0.0.1:5432/test?password={SECRET}");
-    let pool = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/test")
+    // A database of its own: the other live tests run beside this one, and
+    // their relays would deliver this test's events from a shared outbox.
+    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/test")
         .await
         .expect("PostgreSQL must be running for this test");
+    let _ = sqlx::query("CREATE DATABASE petstore_secrets_test")
+        .execute(&admin)
+        .await;
+    // Trust authentication accepts any password, so the URL may carry one.
+    let pg = format!(
+        "postgres://postgres:{SECRET}@127.0.0.1:5432/petstore_secrets_test?password={SECRET}"
+    );
+    let pool = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/petstore_secrets_test")
+        .await
+        .expect("the test's own database exists");
     let _ = sqlx::query("UPDATE pets SET stock = 20 WHERE id = 4")
         .execute(&pool)
         .await;
