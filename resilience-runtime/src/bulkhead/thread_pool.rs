@@ -163,6 +163,23 @@ impl Drop for ThreadPool {
 mod tests {
     use super::*;
 
+    /// Submits jobs 0 to 3; the returned function waits for all four and
+    /// gives their numbers, sorted.
+    fn submit_four(pool: &ThreadPool) -> impl FnOnce() -> Vec<i32> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..4 {
+            let tx = tx.clone();
+            assert!(pool
+                .try_submit(Box::new(move || tx.send(i).unwrap()))
+                .is_ok());
+        }
+        move || {
+            let mut done: Vec<i32> = (0..4).map(|_| rx.recv().unwrap()).collect();
+            done.sort();
+            done
+        }
+    }
+
     fn refuse(_: String, _: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
         Err(std::io::Error::other("no more threads"))
     }
@@ -189,17 +206,9 @@ mod tests {
             )
         }
         let pool = ThreadPool::with_spawn("dropped", 2, 4, counted);
-        let (tx, rx) = std::sync::mpsc::channel();
-        for i in 0..4 {
-            let tx = tx.clone();
-            assert!(pool
-                .try_submit(Box::new(move || tx.send(i).unwrap()))
-                .is_ok());
-        }
+        let done = submit_four(&pool);
         drop(pool);
-        let mut done: Vec<i32> = (0..4).map(|_| rx.recv().unwrap()).collect();
-        done.sort();
-        assert_eq!(done, [0, 1, 2, 3], "queued jobs still run");
+        assert_eq!(done(), [0, 1, 2, 3], "queued jobs still run");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
             if ENDED.load(Ordering::SeqCst) == 2 {
@@ -220,16 +229,8 @@ mod tests {
             spawn_thread(name, body)
         }
         let pool = ThreadPool::with_spawn("partial", 3, 5, one_only);
-        let (tx, rx) = std::sync::mpsc::channel();
-        for i in 0..4 {
-            let tx = tx.clone();
-            assert!(pool
-                .try_submit(Box::new(move || tx.send(i).unwrap()))
-                .is_ok());
-        }
-        let mut done: Vec<i32> = (0..4).map(|_| rx.recv().unwrap()).collect();
-        done.sort();
-        assert_eq!(done, [0, 1, 2, 3], "the one worker drained the queue");
+        let done = submit_four(&pool);
+        assert_eq!(done(), [0, 1, 2, 3], "the one worker drained the queue");
         assert_eq!(
             STARTED.load(Ordering::SeqCst),
             2,

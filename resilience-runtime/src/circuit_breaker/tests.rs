@@ -13,6 +13,22 @@ fn breaker(threshold: u32, half_open: u32, successes: u32) -> CircuitBreaker {
     })
 }
 
+/// A breaker that opens at a failure rate of 0.5 over `window` calls, once
+/// `minimum` are in it (the consecutive trigger is out of reach).
+fn half_rate(window: u32, minimum: u32) -> CircuitBreaker {
+    CircuitBreaker::new(BreakerConfig {
+        failure_threshold: 100,
+        recovery_timeout: Duration::from_secs(10),
+        half_open_max_calls: 1,
+        success_threshold: 1,
+        failure_rate: Some(FailureRateConfig {
+            threshold: 0.5,
+            window_size: window,
+            minimum_calls: minimum,
+        }),
+    })
+}
+
 fn fail(b: &CircuitBreaker) {
     b.on_failure(b.try_acquire().expect("admitted"));
 }
@@ -156,17 +172,7 @@ async fn an_outcome_from_a_closed_period_before_a_full_cycle_is_ignored() {
 
 #[tokio::test(start_paused = true)]
 async fn failure_rate_opens_once_the_minimum_calls_are_in_the_window() {
-    let b = CircuitBreaker::new(BreakerConfig {
-        failure_threshold: 100,
-        recovery_timeout: Duration::from_secs(10),
-        half_open_max_calls: 1,
-        success_threshold: 1,
-        failure_rate: Some(FailureRateConfig {
-            threshold: 0.5,
-            window_size: 4,
-            minimum_calls: 4,
-        }),
-    });
+    let b = half_rate(4, 4);
     fail(&b);
     fail(&b);
     succeed(&b);
@@ -190,17 +196,7 @@ async fn failure_rate_opens_once_the_minimum_calls_are_in_the_window() {
 
 #[tokio::test(start_paused = true)]
 async fn the_call_that_reaches_both_the_minimum_and_the_rate_opens_it() {
-    let b = CircuitBreaker::new(BreakerConfig {
-        failure_threshold: 100,
-        recovery_timeout: Duration::from_secs(10),
-        half_open_max_calls: 1,
-        success_threshold: 1,
-        failure_rate: Some(FailureRateConfig {
-            threshold: 0.5,
-            window_size: 8,
-            minimum_calls: 4,
-        }),
-    });
+    let b = half_rate(8, 4);
     succeed(&b);
     succeed(&b);
     fail(&b);
@@ -212,17 +208,7 @@ async fn the_call_that_reaches_both_the_minimum_and_the_rate_opens_it() {
 
 #[tokio::test(start_paused = true)]
 async fn window_below_the_rate_stays_closed() {
-    let b = CircuitBreaker::new(BreakerConfig {
-        failure_threshold: 100,
-        recovery_timeout: Duration::from_secs(10),
-        half_open_max_calls: 1,
-        success_threshold: 1,
-        failure_rate: Some(FailureRateConfig {
-            threshold: 0.5,
-            window_size: 10,
-            minimum_calls: 5,
-        }),
-    });
+    let b = half_rate(10, 5);
     for _ in 0..30 {
         succeed(&b);
         succeed(&b);
