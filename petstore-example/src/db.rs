@@ -592,6 +592,14 @@ pub async fn settle_compensation(
     Ok(())
 }
 
+/// A count row's `pending` and `done` columns.
+fn pending_and_done(row: &sqlx::any::AnyRow) -> Result<(i64, i64), DepError> {
+    Ok((
+        row.try_get("pending").map_err(failed)?,
+        row.try_get("done").map_err(failed)?,
+    ))
+}
+
 /// (pending, confirmed) compensations.
 #[database_call(dependency = "petstore_database", idempotent, retry_if = DepError::is_transient)]
 pub async fn compensation_counts(db: &Db) -> Result<(i64, i64), DepError> {
@@ -602,10 +610,7 @@ pub async fn compensation_counts(db: &Db) -> Result<(i64, i64), DepError> {
     .fetch_one(&db.pool)
     .await
     .map_err(failed)?;
-    Ok((
-        row.try_get("pending").map_err(failed)?,
-        row.try_get("done").map_err(failed)?,
-    ))
+    pending_and_done(&row)
 }
 
 /// (pending, delivered) events in the outbox.
@@ -618,8 +623,5 @@ pub async fn outbox_counts(db: &Db) -> Result<(i64, i64), DepError> {
     .fetch_one(&db.pool)
     .await
     .map_err(failed)?;
-    Ok((
-        row.try_get("pending").map_err(failed)?,
-        row.try_get("done").map_err(failed)?,
-    ))
+    pending_and_done(&row)
 }
