@@ -116,6 +116,7 @@ mod fallback;
 mod kind;
 #[cfg(all(test, loom))]
 mod loom_models;
+mod paused;
 mod retry;
 mod runtime;
 mod site;

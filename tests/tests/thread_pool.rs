@@ -128,8 +128,10 @@ async fn a_timed_out_job_returns_the_caller_at_the_deadline_and_keeps_its_slot_u
     let (done_tx, done) = mpsc::channel();
     let start = Instant::now();
     let call = tokio::spawn(rt.scope(single(wait, done_tx)));
-    // Let the worker start the job before the paused clock jumps to the deadline.
     eventually("the job starts", || done.try_recv().is_ok()).await;
+    // The clock stands still while the job runs (see the tests below); a job
+    // that hangs times out when the test moves the clock on.
+    tokio::time::advance(Duration::from_secs(5)).await;
     let err = call.await.unwrap().unwrap_err();
     assert!(err.resilience().unwrap().is_timeout(), "{err:?}");
     assert_eq!(
@@ -163,6 +165,54 @@ async fn a_timed_out_job_returns_the_caller_at_the_deadline_and_keeps_its_slot_u
     })
     .await;
     assert_eq!(counters(&rt, "single"), [0, 0, 1, 1, 0, 0]);
+}
+
+/// Work that takes real time on a worker thread, as hashing a file does.
+#[api_call(dependency = "single", operation = "slow_job")]
+fn slow_job(millis: u64) -> Result<u64, TestError> {
+    std::thread::sleep(Duration::from_millis(millis));
+    Ok(millis)
+}
+
+#[api_call(dependency = "single", operation = "slow_async_job", on_pool)]
+async fn slow_async_job(millis: u64) -> Result<u64, TestError> {
+    std::thread::sleep(Duration::from_millis(millis));
+    Ok(millis)
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_a_paused_clock_a_job_that_takes_real_time_does_not_time_out() {
+    let rt = Runtime::from_yaml_str(TIMED).unwrap();
+    let start = Instant::now();
+    assert_eq!(rt.scope(slow_job(50)).await.unwrap(), 50);
+    assert_eq!(rt.scope(slow_async_job(50)).await.unwrap(), 50);
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "the paused clock stood still while the jobs ran"
+    );
+    assert_eq!(counters(&rt, "single"), [2, 0, 0, 0, 0, 0]);
+    // The hold ends with the job: the clock auto-advances again.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(3600));
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_a_paused_clock_a_cancelled_job_lets_the_clock_run_again() {
+    let rt = Runtime::from_yaml_str(TIMED).unwrap();
+    let (release, wait) = mpsc::channel();
+    let (done_tx, done) = mpsc::channel();
+    let call = tokio::spawn(rt.scope(single(wait, done_tx)));
+    eventually("the job starts", || done.try_recv().is_ok()).await;
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    // The caller gave up, so its hold is gone although the job still runs.
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(60));
+    release.send(()).unwrap();
+    done.recv().unwrap();
+    assert_eq!(counters(&rt, "single"), [0, 0, 0, 0, 0, 1]);
 }
 
 #[tokio::test]

@@ -235,9 +235,21 @@ where
             let _ = tx.send(catch_unwind(AssertUnwindSafe(body)));
         }
     };
+    // Dropped when this attempt ends, however it ends.
+    let _caller_hold;
     match &dep.bulkhead {
         Bulkhead::ThreadPool(pool) => {
-            if pool.try_submit(Box::new(job)).is_err() {
+            let submitted = match crate::paused::hold_if_paused() {
+                None => pool.try_submit(Box::new(job)),
+                Some((job_hold, caller_hold)) => {
+                    _caller_hold = caller_hold;
+                    pool.try_submit(Box::new(move || {
+                        let _job_hold = job_hold;
+                        job()
+                    }))
+                }
+            };
+            if submitted.is_err() {
                 return Err(guard.reject());
             }
         }
