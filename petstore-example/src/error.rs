@@ -46,6 +46,7 @@ impl DepError {
             DepError::Resilience(ResilienceError::CircuitOpen { .. }) => "circuit open".into(),
             DepError::Resilience(ResilienceError::Timeout { .. }) => "timeout".into(),
             DepError::Resilience(ResilienceError::Rejected { .. }) => "bulkhead full".into(),
+            DepError::Resilience(other) => other.to_string(),
             DepError::Failed(m) | DepError::Declined(m) => m.clone(),
         }
     }

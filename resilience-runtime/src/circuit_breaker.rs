@@ -20,6 +20,7 @@ const PROBE_BUSY_RETRY: Duration = Duration::from_secs(1);
 
 /// A breaker's state, as the snapshot reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BreakerState {
     /// Calls pass; failures are counted.
     Closed,
@@ -43,6 +44,7 @@ impl Ticket {
 
 /// A resolved circuit breaker.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BreakerConfig {
     /// Consecutive failures that open the breaker.
     pub failure_threshold: u32,
@@ -59,6 +61,7 @@ pub struct BreakerConfig {
 /// Opens the breaker when the failure rate over the last `window_size` calls
 /// reaches `threshold`, once at least `minimum_calls` are recorded.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FailureRateConfig {
     /// Failure rate in (0, 1].
     pub threshold: f64,

@@ -25,6 +25,7 @@ use std::time::Duration;
 /// assert!(e.is_timeout());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResilienceError {
     /// The bulkhead was full: the function did not run.
     Rejected {

@@ -8,6 +8,7 @@ use std::time::Duration;
 /// when neither the dependency's entry nor `bulkheads.<kind>` sets a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Kind {
     /// A SQL or document database (`#[database_call]`).
     Database,

@@ -128,7 +128,7 @@ mod timeout;
 pub use bulkhead::BulkheadConfig;
 pub use circuit_breaker::BreakerState;
 pub use circuit_breaker::{BreakerConfig, FailureRateConfig};
-pub use config::{ConfigError, DependencyConfig};
+pub use config::{CallSiteProblem, CallSiteReason, ConfigError, DependencyConfig};
 pub use error::ResilienceError;
 pub use kind::Kind;
 pub use resilience_macros::{

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 /// How the wait before a retry grows with each retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Backoff {
     /// Always the initial delay.
     Constant,
@@ -24,6 +25,7 @@ pub enum Backoff {
 
 /// How much randomness spreads the waits of many callers apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Jitter {
     /// Uniform in [0, delay].
     Full,
@@ -36,6 +38,7 @@ pub enum Jitter {
 /// Which failures of an attempt are worth another attempt. An open circuit
 /// never is: the call stops at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryOn {
     /// A body error (that the site's `retry_if`, if any, accepts).
     pub error: bool,
@@ -47,6 +50,7 @@ pub struct RetryOn {
 
 /// A dependency's resolved retry policy.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RetryConfig {
     /// Retries after the first attempt (3 means up to 4 attempts); at least 1.
     pub max_retries: u32,

@@ -1,7 +1,7 @@
 //! The runtime: every dependency's live policies, resolved for every call
 //! site, plus the global instance and task-local scopes.
 
-use crate::config::{Config, ConfigError, DependencyConfig};
+use crate::config::{CallSiteProblem, CallSiteReason, Config, ConfigError, DependencyConfig};
 use crate::dependency::{DepRef, Dependency, SiteFlags};
 use crate::site::{sites, CallSite, Flavor};
 use crate::snapshot::{ConfigSource, HealthSnapshot};
@@ -77,16 +77,20 @@ impl Runtime {
             match configs.get(site.dependency) {
                 Some(dep) if strict => problems.extend(misfit(site, dep, config)),
                 Some(_) => {}
-                None if strict => problems.push(format!(
-                    "{}: `{}` names dependency `{}`, which resilience.external_dependencies does not list \
-                     (it lists: {}); add an entry for it",
-                    site.location(),
-                    site.operation,
-                    site.dependency,
-                    list(configs.keys())
-                )),
+                None if strict => problems.push(CallSiteProblem {
+                    file: site.file,
+                    line: site.line,
+                    dependency: site.dependency,
+                    operation: site.operation,
+                    reason: CallSiteReason::UnknownDependency {
+                        listed: configs.keys().cloned().collect(),
+                    },
+                }),
                 None => {
-                    configs.insert(site.dependency.to_owned(), config.unlisted(site.dependency, site.kind)?);
+                    configs.insert(
+                        site.dependency.to_owned(),
+                        config.unlisted(site.dependency, site.kind)?,
+                    );
                 }
             }
         }
@@ -204,41 +208,25 @@ impl Runtime {
     }
 }
 
-fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    let names: Vec<&str> = names.map(String::as_str).collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(", ")
-    }
-}
-
 /// Why `site` cannot run under `dep`, if it cannot. (A site whose kind
 /// differs from the configured `type` can: the configured type decides.)
-fn misfit(site: &CallSite, dep: &DependencyConfig, config: &Config) -> Option<String> {
-    let entry = format!("resilience.external_dependencies.{}", dep.name);
-    let at = |key: &str| {
-        config
-            .line_of(&format!("{entry}.{key}"))
-            .map_or(String::new(), |l| format!(" (config line {l})"))
-    };
+fn misfit(site: &CallSite, dep: &DependencyConfig, config: &Config) -> Option<CallSiteProblem> {
     let pool = matches!(
         dep.bulkhead,
         crate::bulkhead::BulkheadConfig::ThreadPool { .. }
     );
-    if pool && site.flavor == Flavor::Async {
-        return Some(format!(
-            "{}: async fn `{}` cannot run on the thread pool of `{}`{}: its future may borrow from \
-             the caller. Add `on_pool` to its attribute (its arguments must then be Send + 'static), \
-             make it a plain (blocking) fn, or set bulkhead_type: semaphore for `{}`",
-            site.location(),
-            site.operation,
-            dep.name,
-            at("bulkhead_type"),
-            dep.name
-        ));
-    }
-    None
+    (pool && site.flavor == Flavor::Async).then(|| CallSiteProblem {
+        file: site.file,
+        line: site.line,
+        dependency: site.dependency,
+        operation: site.operation,
+        reason: CallSiteReason::AsyncOnThreadPool {
+            config_line: config.line_of(&format!(
+                "resilience.external_dependencies.{}.bulkhead_type",
+                dep.name
+            )),
+        },
+    })
 }
 
 /// Builds and installs the global runtime. Never replaces an earlier one,

@@ -23,6 +23,7 @@ use std::time::SystemTime;
 
 /// The whole runtime's health. Serialises to the JSON the README documents.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct HealthSnapshot {
     /// Where the configuration of the runtime this snapshot describes came from.
     pub source: ConfigSource,
@@ -40,6 +41,7 @@ pub struct HealthSnapshot {
 /// site's kind, which calls use before [`init_from_file`](crate::init_from_file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ConfigSource {
     /// The built-in defaults: nothing was initialised.
     Defaults,
@@ -52,6 +54,7 @@ pub enum ConfigSource {
 /// `pass`, `warn` or `fail`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum OverallStatus {
     /// Every dependency is idle or healthy.
     Pass,
@@ -64,6 +67,7 @@ pub enum OverallStatus {
 /// One dependency's status; see the module rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DependencyStatus {
     /// No call yet.
     Idle,
@@ -79,6 +83,7 @@ pub enum DependencyStatus {
 
 /// One dependency in the snapshot.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct DependencyHealth {
     /// Its kind.
     pub kind: Kind,
@@ -107,6 +112,7 @@ pub struct DependencyHealth {
 /// attempts counted in `bulkhead` are these calls plus `retries` (plus the
 /// calls of the dependency's other sites).
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct RetryHealth {
     /// Attempts a call may make: `max_retry_attempts` + 1.
     pub max_attempts: u32,
@@ -131,6 +137,7 @@ pub struct RetryHealth {
 /// A dependency's fallback runs. `invoked` minus the other two is the
 /// number running now or dropped by their callers.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct FallbackHealth {
     /// Fallbacks started.
     pub invoked: u64,
@@ -143,6 +150,7 @@ pub struct FallbackHealth {
 /// `semaphore` or `thread_pool`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum BulkheadType {
     /// In-task concurrency limit.
     Semaphore,
@@ -153,6 +161,7 @@ pub enum BulkheadType {
 /// A bulkhead's limits, load and the dependency's attempt counters: a call that
 /// is retried counts once per attempt here (its calls are in [`RetryHealth`]).
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct BulkheadHealth {
     /// The bulkhead type.
     #[serde(rename = "type")]
@@ -192,6 +201,7 @@ pub struct BulkheadHealth {
 
 /// A circuit breaker's state.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct BreakerHealth {
     /// `closed`, `open` or `half_open`.
     pub state: BreakerState,
@@ -207,15 +217,28 @@ pub struct BreakerHealth {
     pub failure_rate: Option<f64>,
 }
 
+impl BreakerState {
+    /// The state as the snapshot spells it: `closed`, `open` or `half_open`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
+impl std::fmt::Display for BreakerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The breaker's state as the snapshot spells it; the breaker itself knows
 /// nothing of serde.
 impl Serialize for BreakerState {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "half_open",
-        })
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -2,7 +2,8 @@
 //! function, and the snapshot reports what the JSON shape says.
 
 use resilience_runtime::{
-    api_call, cache_call, database_call, ConfigError, DependencyStatus, OverallStatus, Runtime,
+    api_call, cache_call, database_call, CallSiteReason, ConfigError, DependencyStatus,
+    OverallStatus, Runtime,
 };
 use resilience_tests::{health, TestError};
 use serde_json::{json, Value};
@@ -52,6 +53,20 @@ fn a_config_missing_dependencies_lists_every_site_that_names_one() {
         panic!("{err:?}")
     };
     assert_eq!(problems.len(), 2, "{err}");
+    for p in problems {
+        assert_eq!(p.file, "tests/tests/registry_and_snapshot.rs");
+        assert_eq!(
+            p.reason,
+            CallSiteReason::UnknownDependency {
+                listed: vec!["advisor".into()]
+            }
+        );
+    }
+    let order = problems.iter().find(|p| p.operation == "load_order");
+    assert_eq!(
+        order.map(|p| (p.dependency, p.line)),
+        Some(("orders_db", ORDER_LINE))
+    );
     let text = err.to_string();
     for (line, op, dep) in [
         (ORDER_LINE, "load_order", "orders_db"),

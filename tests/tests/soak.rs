@@ -152,6 +152,7 @@ fn seen(result: Result<Result<u32, TestError>, tokio::time::error::Elapsed>) -> 
             ResilienceError::Timeout { .. } => Seen::TimedOut,
             ResilienceError::Rejected { .. } => Seen::Rejected,
             ResilienceError::CircuitOpen { .. } => Seen::ShortCircuited,
+            other => panic!("no soak call can end with {other}"),
         },
     }
 }

@@ -259,11 +259,7 @@ fn error_text<T, E: std::fmt::Display>(result: Result<T, E>) -> String {
 }
 
 fn state_name(s: BreakerState) -> &'static str {
-    match s {
-        BreakerState::Closed => "closed",
-        BreakerState::Open => "open",
-        BreakerState::HalfOpen => "half_open",
-    }
+    s.as_str()
 }
 
 /// One row per dependency.

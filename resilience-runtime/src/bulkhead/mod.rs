@@ -40,6 +40,7 @@ impl Bulkhead {
 
 /// A resolved bulkhead.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum BulkheadConfig {
     /// At most `max_concurrent` calls in flight; a call waits at most `max_wait`.
     Semaphore {

@@ -6,9 +6,11 @@
 mod resolve;
 mod schema;
 mod shape;
+mod site_problem;
 mod values;
 
 pub use resolve::DependencyConfig;
+pub use site_problem::{CallSiteProblem, CallSiteReason};
 
 use crate::Kind;
 use schema::{FileSection, ResilienceSection};
@@ -184,8 +186,8 @@ pub enum ConfigError {
     },
     /// Annotated call sites that the configuration cannot serve.
     CallSites {
-        /// One line per site: where it is, what it names and what is wrong.
-        problems: Vec<String>,
+        /// One per site: where it is, what it names and what is wrong.
+        problems: Vec<CallSiteProblem>,
     },
     /// `init_from_*` was called when the global runtime already exists.
     AlreadyInitialised,

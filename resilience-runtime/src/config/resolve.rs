@@ -21,6 +21,7 @@ const WINDOW_SIZE: u32 = 100;
 
 /// The policies of one dependency once every configuration level is applied.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DependencyConfig {
     /// The dependency's name.
     pub name: String,
