@@ -54,6 +54,14 @@ pub enum ResilienceError {
         /// How long until the breaker lets a probe call through.
         retry_after: Duration,
     },
+    /// Strict mode is on and no runtime is in force: the function did not
+    /// run. See [`enable_strict_mode`](crate::enable_strict_mode).
+    NotInitialised {
+        /// The dependency's name, as the attribute gives it.
+        dependency: &'static str,
+        /// The operation.
+        operation: &'static str,
+    },
 }
 
 impl ResilienceError {
@@ -62,7 +70,8 @@ impl ResilienceError {
         match self {
             Self::Rejected { dependency, .. }
             | Self::Timeout { dependency, .. }
-            | Self::CircuitOpen { dependency, .. } => dependency,
+            | Self::CircuitOpen { dependency, .. }
+            | Self::NotInitialised { dependency, .. } => dependency,
         }
     }
 
@@ -71,7 +80,8 @@ impl ResilienceError {
         match self {
             Self::Rejected { operation, .. }
             | Self::Timeout { operation, .. }
-            | Self::CircuitOpen { operation, .. } => operation,
+            | Self::CircuitOpen { operation, .. }
+            | Self::NotInitialised { operation, .. } => operation,
         }
     }
 
@@ -90,13 +100,19 @@ impl ResilienceError {
         matches!(self, Self::CircuitOpen { .. })
     }
 
+    /// True for [`ResilienceError::NotInitialised`].
+    pub fn is_not_initialised(&self) -> bool {
+        matches!(self, Self::NotInitialised { .. })
+    }
+
     /// A hint for an HTTP `Retry-After`: the breaker's remaining open time, or
-    /// one second for a full bulkhead. `None` for a timeout.
+    /// one second for a full bulkhead. `None` for a timeout, and for a
+    /// runtime that was never initialised (waiting will not help).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Rejected { .. } => Some(Duration::from_secs(1)),
             Self::CircuitOpen { retry_after, .. } => Some(*retry_after),
-            Self::Timeout { .. } => None,
+            Self::Timeout { .. } | Self::NotInitialised { .. } => None,
         }
     }
 }
@@ -131,6 +147,15 @@ impl fmt::Display for ResilienceError {
                 "{dependency}/{operation} not attempted: the circuit breaker is open after \
                  repeated failures; retry in {:.1}s",
                 retry_after.as_secs_f64()
+            ),
+            Self::NotInitialised {
+                dependency,
+                operation,
+            } => write!(
+                f,
+                "{dependency}/{operation} not attempted: strict mode is on and no resilience \
+                 runtime is initialised; call resilience_runtime::init_from_file at start-up, \
+                 before any annotated call, or run the call inside Runtime::scope"
             ),
         }
     }

@@ -110,6 +110,7 @@ mod call;
 mod circuit_breaker;
 mod clock;
 mod config;
+mod defaults;
 mod dependency;
 mod error;
 mod fallback;
@@ -129,6 +130,7 @@ pub use bulkhead::BulkheadConfig;
 pub use circuit_breaker::BreakerState;
 pub use circuit_breaker::{BreakerConfig, FailureRateConfig};
 pub use config::{CallSiteProblem, CallSiteReason, ConfigError, DependencyConfig};
+pub use defaults::{enable_strict_mode, is_strict_mode};
 pub use error::ResilienceError;
 pub use kind::Kind;
 pub use resilience_macros::{

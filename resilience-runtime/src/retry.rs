@@ -79,21 +79,17 @@ impl RetryConfig {
     /// capped at `max_delay`.
     ///
     /// ```
-    /// use resilience_runtime::{Backoff, Jitter, RetryConfig, RetryOn};
-    /// use std::time::Duration;
+    /// use resilience_runtime::Runtime;
     ///
-    /// let config = RetryConfig {
-    ///     max_retries: 5,
-    ///     backoff: Backoff::Exponential,
-    ///     initial_delay: Duration::from_millis(100),
-    ///     max_delay: Duration::from_millis(500),
-    ///     multiplier: 2.0,
-    ///     jitter: Jitter::None,
-    ///     retry_on: RetryOn { error: true, timeout: true, rejected: false },
-    ///     budget_ratio: 0.2,
-    ///     budget_min_per_second: 10,
-    ///     max_elapsed: None,
-    /// };
+    /// let rt = Runtime::from_yaml_str(
+    ///     "resilience:
+    ///        external_dependencies:
+    ///          db: { type: database, max_retry_attempts: 5, retry_backoff: exponential,
+    ///                retry_initial_delay_seconds: 0.1, retry_max_delay_seconds: 0.5,
+    ///                retry_multiplier: 2, retry_jitter: none }",
+    /// )
+    /// .unwrap();
+    /// let config = rt.dependency_config("db").unwrap().retry.unwrap();
     /// let waits: Vec<u128> = (1..=4).map(|n| config.base_delay(n).as_millis()).collect();
     /// assert_eq!(waits, [100, 200, 400, 500]);
     /// ```

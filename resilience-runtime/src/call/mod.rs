@@ -9,11 +9,11 @@ pub(crate) mod recovery;
 use crate::bulkhead::{Bulkhead, Semaphore};
 use crate::circuit_breaker::Ticket;
 use crate::dependency::{DepRef, Dependency};
-use crate::runtime;
 use crate::site::CallSite;
 use crate::stats::Outcome;
 use crate::timeout::{run_timed, Step};
 use crate::ResilienceError;
+use crate::{defaults, runtime};
 use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -126,7 +126,9 @@ where
     E: From<ResilienceError>,
     R: Record<E>,
 {
-    let dep = runtime::dependency(site);
+    let Some(dep) = runtime::dependency(site) else {
+        return Err(defaults::refusal(site).into());
+    };
     attempt_steps!(
         &*dep,
         site,
@@ -150,7 +152,9 @@ where
     E: From<ResilienceError> + Send + 'static,
     R: Record<E>,
 {
-    let dep = runtime::dependency(site);
+    let Some(dep) = runtime::dependency(site) else {
+        return Err(defaults::refusal(site).into());
+    };
     let timeout = dep.config.call_timeout;
     flatten(attempt_blocking(&dep, site, body, timeout, Outcome::Success, record).await)
 }
@@ -167,7 +171,9 @@ where
     E: From<ResilienceError> + Send + 'static,
     R: Record<E>,
 {
-    let dep = runtime::dependency(site);
+    let Some(dep) = runtime::dependency(site) else {
+        return Err(defaults::refusal(site).into());
+    };
     let timeout = dep.config.call_timeout;
     flatten(attempt_on_pool(&dep, site, body, timeout, Outcome::Success, record).await)
 }

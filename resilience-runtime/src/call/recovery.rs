@@ -9,10 +9,10 @@ use crate::clock;
 use crate::dependency::Dependency;
 use crate::fallback::FallbackStats;
 use crate::retry::{bump, Retry, RetryStats};
-use crate::runtime;
 use crate::site::CallSite;
 use crate::stats::Outcome;
 use crate::ResilienceError;
+use crate::{defaults, runtime};
 use std::future::Future;
 use std::panic::resume_unwind;
 use std::time::Duration;
@@ -97,7 +97,12 @@ where
     F: Future<Output = Result<T, E>>,
     R: Record<E>,
 {
-    let dep = runtime::dependency(site);
+    let Some(dep) = runtime::dependency(site) else {
+        return Err(FirstFailure {
+            failure: Failure::Policy(defaults::refusal(site)),
+            started: None,
+        });
+    };
     let (success, timeout, started) = match &dep.retry {
         None => (Outcome::Success, dep.config.call_timeout, None),
         Some(retry) => match retry.config.max_elapsed {
@@ -136,7 +141,9 @@ where
     E: From<ResilienceError>,
     R: Record<E>,
 {
-    let dep = runtime::dependency(site);
+    let Some(dep) = runtime::dependency(site) else {
+        return Err(defaults::refusal(site).into());
+    };
     let d = &dep;
     let Some(retry) = &dep.retry else {
         return Err(first.failure.into_error());
@@ -193,7 +200,9 @@ where
     E: From<ResilienceError> + Send + 'static,
     R: Record<E>,
 {
-    let dep = runtime::dependency(site);
+    let Some(dep) = runtime::dependency(site) else {
+        return Err(defaults::refusal(site).into());
+    };
     let d = &dep;
     retry_loop(d, &hooks, move |timeout, success| {
         attempt_blocking(d, site, make(), timeout, success, record)
@@ -216,7 +225,9 @@ where
     E: From<ResilienceError> + Send + 'static,
     R: Record<E>,
 {
-    let dep = runtime::dependency(site);
+    let Some(dep) = runtime::dependency(site) else {
+        return Err(defaults::refusal(site).into());
+    };
     let d = &dep;
     retry_loop(d, &hooks, move |timeout, success| {
         attempt_on_pool(d, site, make(), timeout, success, record)
@@ -419,13 +430,18 @@ impl Drop for LogicalCall<'_> {
 }
 
 /// Runs a site's `async` fallback once its call has failed for good, and
-/// counts it. The fallback runs under no policy of this dependency.
+/// counts it. The fallback runs under no policy of this dependency. In
+/// strict mode without a runtime it does not run: the caller gets
+/// `NotInitialised`, not an answer that hides it.
 #[doc(hidden)]
 pub async fn fallback<Fut, T, E>(site: &'static CallSite, fallback: Fut) -> Result<T, E>
 where
     Fut: Future<Output = Result<T, E>>,
+    E: From<ResilienceError>,
 {
-    let dep = runtime::dependency(site);
+    let Some(dep) = runtime::dependency(site) else {
+        return Err(defaults::refusal(site).into());
+    };
     let mut run = FallbackRun::start(dep.fallback.as_ref());
     let result = fallback.await;
     run.finish(result.is_ok());
@@ -439,9 +455,11 @@ pub async fn fallback_blocking<F, T, E>(site: &'static CallSite, fallback: F) ->
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
-    E: Send + 'static,
+    E: From<ResilienceError> + Send + 'static,
 {
-    let dep = runtime::dependency(site);
+    let Some(dep) = runtime::dependency(site) else {
+        return Err(defaults::refusal(site).into());
+    };
     let mut run = FallbackRun::start(dep.fallback.as_ref());
     let result = match tokio::task::spawn_blocking(fallback).await {
         Ok(result) => result,
