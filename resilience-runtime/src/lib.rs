@@ -159,6 +159,17 @@ pub fn init_from_yaml_str(yaml: &str) -> Result<&'static Runtime, ConfigError> {
     runtime::install(|| Runtime::from_yaml_str(yaml))
 }
 
+/// Like [`init_from_file`], from layered files: see [`Runtime::from_files`].
+pub fn init_from_files<P: AsRef<Path>>(paths: &[P]) -> Result<&'static Runtime, ConfigError> {
+    runtime::install(|| Runtime::from_files(paths))
+}
+
+/// Like [`init_from_file`], from layers of YAML text: see
+/// [`Runtime::from_yaml_layers`].
+pub fn init_from_yaml_layers(layers: &[&str]) -> Result<&'static Runtime, ConfigError> {
+    runtime::install(|| Runtime::from_yaml_layers(layers))
+}
+
 /// Spawns `future` on tokio in the runtime in force here (the scoped one,
 /// else the global one, else the defaults), so the task's annotated calls
 /// count where the caller's do. See [`Runtime::spawn`].

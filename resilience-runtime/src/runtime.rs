@@ -1,7 +1,9 @@
 //! The runtime: every dependency's live policies, resolved for every call
 //! site, plus the global instance and task-local scopes.
 
-use crate::config::{CallSiteProblem, CallSiteReason, Config, ConfigError, DependencyConfig};
+use crate::config::{
+    CallSiteProblem, CallSiteReason, Config, ConfigError, DependencyConfig, Layer,
+};
 use crate::defaults;
 use crate::dependency::{DepRef, Dependency, SiteFlags};
 use crate::site::{sites, CallSite, Flavor};
@@ -60,6 +62,49 @@ impl Runtime {
     /// Like [`Runtime::from_yaml_str`], reading the file at `path`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Runtime, ConfigError> {
         Runtime::build(&Config::from_file(path)?, true)
+    }
+
+    /// Builds a runtime from layers of YAML text: each later layer overrides
+    /// the earlier ones key by key (a mapping merges into a mapping; any other
+    /// value replaces), so a test can reuse the production config and change
+    /// only what it needs. An error names the layer it comes from, with its
+    /// line and column. At most 16 layers.
+    ///
+    /// ```
+    /// use resilience_runtime::Runtime;
+    ///
+    /// let production = "resilience:
+    ///   external_dependencies:
+    ///     payments: { type: external_api, timeout_seconds: 30, max_concurrent: 20 }
+    /// ";
+    /// let test_overlay = "resilience:
+    ///   external_dependencies:
+    ///     payments: { timeout_seconds: 0.1 }
+    ///     test_double: { type: cache }
+    /// ";
+    /// let rt = Runtime::from_yaml_layers(&[production, test_overlay]).unwrap();
+    /// let payments = rt.dependency_config("payments").unwrap();
+    /// assert_eq!(payments.call_timeout, Some(std::time::Duration::from_millis(100)));
+    /// assert!(rt.dependency_config("test_double").is_some());
+    ///
+    /// let err = Runtime::from_yaml_layers(&[production, "resilience:\n  timeout_secs: 1\n"])
+    ///     .err()
+    ///     .unwrap();
+    /// assert!(err.to_string().starts_with("<config> (layer 2), line 2, column 3"), "{err}");
+    /// ```
+    pub fn from_yaml_layers(layers: &[&str]) -> Result<Runtime, ConfigError> {
+        let layers = layers.iter().map(|text| Layer::text(text)).collect();
+        Runtime::build(&Config::from_layers(layers)?, true)
+    }
+
+    /// Like [`Runtime::from_yaml_layers`], reading each layer from a file;
+    /// errors name the file.
+    pub fn from_files<P: AsRef<Path>>(paths: &[P]) -> Result<Runtime, ConfigError> {
+        let layers = paths
+            .iter()
+            .map(|p| Layer::read(p.as_ref()))
+            .collect::<Result<_, _>>()?;
+        Runtime::build(&Config::from_layers(layers)?, true)
     }
 
     /// The runtime calls use before any initialisation: every dependency an

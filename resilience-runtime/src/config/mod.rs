@@ -3,12 +3,14 @@
 //! The README's configuration reference lists every key; `schema.rs` is the
 //! layout, `values.rs` the checked numbers and `resolve.rs` the precedence.
 
+mod layers;
 mod resolve;
 mod schema;
 mod shape;
 mod site_problem;
 mod values;
 
+pub(crate) use layers::Layer;
 pub use resolve::DependencyConfig;
 pub use site_problem::{CallSiteProblem, CallSiteReason};
 
@@ -25,13 +27,43 @@ const MAX_DEPENDENCIES: usize = 1000;
 #[derive(Debug, Default)]
 pub(crate) struct Config {
     section: ResilienceSection,
-    text: String,
+    /// The texts it came from, in order; one unless layered.
+    layers: Vec<Layer>,
     /// Every entry under `external_dependencies`, resolved once at load.
     dependencies: BTreeMap<String, DependencyConfig>,
 }
 
 impl Config {
     pub(crate) fn from_yaml_str(text: &str) -> Result<Config, ConfigError> {
+        Config::from_layers(vec![Layer::text(text)])
+    }
+
+    pub(crate) fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        Config::from_layers(vec![Layer::read(path.as_ref())?])
+    }
+
+    /// Later layers override earlier ones key by key; an error names the
+    /// layer (and its file) it comes from.
+    pub(crate) fn from_layers(layers: Vec<Layer>) -> Result<Config, ConfigError> {
+        let parsed = if let [layer] = layers.as_slice() {
+            Config::parse(&layer.text).map_err(|e| layers::in_layer(e, &layers, 0))
+        } else {
+            let merged = layers::merge(&layers)?.unwrap_or_default();
+            Config::parse(&merged).map_err(|e| layers::locate(e, &layers))
+        };
+        let (section, dependencies) = parsed?;
+        Ok(Config {
+            section,
+            layers,
+            dependencies,
+        })
+    }
+
+    /// One YAML text, its errors located in it.
+    #[allow(clippy::type_complexity)]
+    fn parse(
+        text: &str,
+    ) -> Result<(ResilienceSection, BTreeMap<String, DependencyConfig>), ConfigError> {
         let file: FileSection = if text.trim().is_empty() {
             FileSection::default()
         } else {
@@ -64,22 +96,7 @@ impl Config {
         for kind in Kind::ALL {
             resolve::resolve(&section, kind.as_str(), kind, None).map_err(|e| e.located(text))?;
         }
-        Ok(Config {
-            section,
-            text: text.to_owned(),
-            dependencies,
-        })
-    }
-
-    pub(crate) fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|error| ConfigError::Io {
-            file: path.to_owned(),
-            error,
-        })?;
-        let text = String::from_utf8(bytes)
-            .map_err(|e| not_utf8(e.as_bytes(), e.utf8_error()).in_file(path))?;
-        Config::from_yaml_str(&text).map_err(|e| e.in_file(path))
+        Ok((section, dependencies))
     }
 
     /// The entries under `external_dependencies`, resolved, by name.
@@ -92,9 +109,13 @@ impl Config {
         resolve::resolve(&self.section, name, kind, None)
     }
 
-    /// Finds the line of a dotted key path in the source text (1-based).
+    /// Finds the line of a dotted key path (1-based) in the last layer that
+    /// writes it.
     pub(crate) fn line_of(&self, path: &str) -> Option<usize> {
-        line_of(&self.text, path)
+        self.layers
+            .iter()
+            .rev()
+            .find_map(|l| line_of(&l.text, path))
     }
 }
 
@@ -109,6 +130,7 @@ fn not_utf8(bytes: &[u8], error: std::str::Utf8Error) -> ConfigError {
         + 1;
     ConfigError::Invalid {
         file: None,
+        layer: None,
         path: String::new(),
         message: format!(
             "the file is not UTF-8 text (byte 0x{:02x}); save it as UTF-8",
@@ -174,6 +196,9 @@ pub enum ConfigError {
     Invalid {
         /// The file, when loaded from one.
         file: Option<PathBuf>,
+        /// Which layer (1-based) of a layered configuration, when there are
+        /// several.
+        layer: Option<usize>,
         /// The dotted key path, e.g. `resilience.bulkheads.database.max_concurrent`
         /// (empty for a syntax error).
         path: String,
@@ -219,6 +244,7 @@ impl ConfigError {
         let (path, message) = (shape::cut(&path, 200), shape::cut(&message, 500));
         ConfigError::Invalid {
             file: None,
+            layer: None,
             path,
             message: message
                 .replace(
@@ -235,6 +261,7 @@ impl ConfigError {
     pub(crate) fn value(path: String, message: String) -> ConfigError {
         ConfigError::Invalid {
             file: None,
+            layer: None,
             path,
             message,
             line: None,
@@ -242,11 +269,15 @@ impl ConfigError {
         }
     }
 
-    fn located(mut self, text: &str) -> ConfigError {
-        if let ConfigError::Invalid {
-            path, line, column, ..
-        } = &mut self
-        {
+    fn located(self, text: &str) -> ConfigError {
+        let path = self.path().unwrap_or_default().to_owned();
+        self.located_at(text, &path)
+    }
+
+    /// Sets the line and column of `path` in `text`, unless the error has a
+    /// line already.
+    fn located_at(mut self, text: &str, path: &str) -> ConfigError {
+        if let ConfigError::Invalid { line, column, .. } = &mut self {
             if line.is_none() {
                 *line = line_of(text, path);
                 // The column of the key the path ends in, on that line.
@@ -256,6 +287,21 @@ impl ConfigError {
                     Some(at + 1)
                 });
             }
+        }
+        self
+    }
+
+    /// Forgets a position found in a merged document, which no one wrote.
+    fn without_position(mut self) -> ConfigError {
+        if let ConfigError::Invalid { line, column, .. } = &mut self {
+            (*line, *column) = (None, None);
+        }
+        self
+    }
+
+    fn in_layer(mut self, index: usize) -> ConfigError {
+        if let ConfigError::Invalid { layer, .. } = &mut self {
+            *layer = Some(index);
         }
         self
     }
@@ -304,6 +350,7 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::Invalid {
                 file,
+                layer,
                 path,
                 message,
                 line,
@@ -312,6 +359,9 @@ impl fmt::Display for ConfigError {
                 match file {
                     Some(file) => write!(f, "{}", file.display())?,
                     None => f.write_str("<config>")?,
+                }
+                if let Some(layer) = layer {
+                    write!(f, " (layer {layer})")?;
                 }
                 if let Some(line) = line {
                     write!(f, ", line {line}")?;

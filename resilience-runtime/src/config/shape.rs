@@ -97,6 +97,7 @@ fn second_document(text: &str) -> ConfigError {
     }
     ConfigError::Invalid {
         file: None,
+        layer: None,
         path: String::new(),
         message: "a config holds one YAML document; this `---` starts a second one. Remove it, \
                   or move that document to a file of its own"

@@ -727,3 +727,70 @@ fn a_hostile_key_makes_a_short_message_and_bad_bytes_are_located() {
     assert!(text.contains("not UTF-8"), "{text}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+fn layered(layers: &[&str]) -> Result<Config, ConfigError> {
+    Config::from_layers(layers.iter().map(|t| Layer::text(t)).collect())
+}
+
+#[test]
+fn later_layers_merge_mappings_and_replace_everything_else() {
+    let c = layered(&[
+        "resilience:\n  retry_on: [error, timeout]\n  external_dependencies:\n    db: { type: database, max_concurrent: 3, timeout_seconds: 9 }\n",
+        "",
+        "resilience:\n  retry_on: [rejected]\n  external_dependencies:\n    db: { timeout_seconds: 2 }\n",
+    ])
+    .unwrap();
+    let db = dep(&c, "db");
+    assert_eq!(db.call_timeout, Some(secs(2.0)), "overridden");
+    assert!(
+        matches!(
+            db.bulkhead,
+            BulkheadConfig::Semaphore {
+                max_concurrent: 3,
+                ..
+            }
+        ),
+        "kept: {:?}",
+        db.bulkhead
+    );
+    let retry_on = c.section.retry_on.as_ref().unwrap();
+    assert_eq!(retry_on.len(), 1, "a list is replaced, not appended to");
+    assert_eq!(
+        c.line_of("resilience.external_dependencies.db.timeout_seconds"),
+        Some(4)
+    );
+}
+
+#[test]
+fn an_error_is_placed_in_the_layer_that_wrote_it() {
+    let base =
+        "resilience:\n  external_dependencies:\n    db: { type: database, max_concurrent: 0 }\n";
+    let e = layered(&[base, "resilience:\n  timeout_enabled: true\n"]).unwrap_err();
+    let ConfigError::Invalid { layer, line, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!((*layer, *line), (Some(1), Some(3)), "{e}");
+    // The overlay fixes it: the merged value is the one that counts.
+    layered(&[
+        base,
+        "resilience:\n  external_dependencies:\n    db: { max_concurrent: 4 }\n",
+    ])
+    .unwrap();
+    // A mistake the overlay alone makes (a `~`) is its own.
+    let e = layered(&[base, "resilience:\n  timeout_enabled: ~\n"]).unwrap_err();
+    assert!(
+        e.to_string().starts_with("<config> (layer 2), line 2"),
+        "{e}"
+    );
+    // One layer: no layer number, as before.
+    let e = layered(&[base]).unwrap_err();
+    assert!(e.to_string().starts_with("<config>, line 3"), "{e}");
+}
+
+#[test]
+fn layers_are_bounded() {
+    let many = vec![""; layers::MAX_LAYERS + 1];
+    let e = layered(&many).unwrap_err();
+    assert!(e.to_string().contains("17 layers is more than 16"), "{e}");
+    assert!(layered(&vec![""; layers::MAX_LAYERS]).is_ok());
+}
