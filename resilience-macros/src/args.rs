@@ -2,7 +2,7 @@
 //! for `#[resilient]` `kind = "..."`, the flags `on_pool` and `idempotent`,
 //! and the paths `retry_if`, `retry_after` and `fallback`.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
@@ -20,6 +20,9 @@ pub(crate) const KINDS: [(&str, &str); 7] = [
 ];
 
 pub(crate) struct Args {
+    /// The runtime's `__private` module: `::resilience_runtime::__private`,
+    /// or under the path `crate = "..."` gives.
+    pub runtime: TokenStream,
     pub dependency: LitStr,
     pub operation: Option<LitStr>,
     /// The `Kind` variant name.
@@ -36,6 +39,7 @@ pub(crate) struct Args {
 
 #[derive(Default)]
 struct Parsed {
+    krate: Option<LitStr>,
     dependency: Option<LitStr>,
     operation: Option<LitStr>,
     kind: Option<LitStr>,
@@ -47,8 +51,9 @@ struct Parsed {
     record_if: Option<Path>,
 }
 
-const ARGUMENTS: &str =
-    "`dependency`, `operation`, `on_pool`, `idempotent`, `retry_if`, `retry_after` or `fallback`";
+const ARGUMENTS: &str = "`dependency`, `operation`, `on_pool`, `idempotent`, `retry_if`, \
+     `retry_after`, `fallback`, `record_if` or `crate` (the runtime's path when it is renamed or \
+     re-exported: crate = \"my_facade::resilience\")";
 
 /// `attribute` is the macro's name; `kind` is fixed for all but `resilient`.
 pub(crate) fn parse(
@@ -105,7 +110,24 @@ pub(crate) fn parse(
             }
         }
     }
+    let runtime = match &parsed.krate {
+        None => quote::quote!(::resilience_runtime::__private),
+        Some(lit) => {
+            let path: Path = lit.parse().map_err(|_| {
+                Error::new(
+                    lit.span(),
+                    format!(
+                        "`crate` takes the path the runtime is reachable by, such as \
+                         crate = \"resil\" or crate = \"my_facade::resilience\"; `{}` is not a path",
+                        lit.value()
+                    ),
+                )
+            })?;
+            quote::quote_spanned!(lit.span()=> #path::__private)
+        }
+    };
     Ok(Args {
+        runtime,
         dependency,
         operation: parsed.operation,
         kind,
@@ -168,6 +190,7 @@ impl Parsed {
             return Ok(());
         }
         let slot = match name.as_str() {
+            "crate" => &mut self.krate,
             "dependency" | "dependency_name" => &mut self.dependency,
             "operation" | "operation_name" => &mut self.operation,
             "kind" if takes_kind => &mut self.kind,

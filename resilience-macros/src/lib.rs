@@ -10,6 +10,7 @@
 mod args;
 mod expand;
 mod recovery;
+mod types;
 
 use proc_macro::TokenStream;
 
@@ -30,11 +31,17 @@ fn attribute(
     });
     match result {
         Ok(tokens) => tokens.into(),
-        // Keep the item as written so the rest of the crate still resolves
-        // (and IDEs keep working); only the error is new.
+        // The function in the shape it would have had (a blocking fn is an
+        // `async fn`), body as written, so that its callers and the IDE see
+        // only the real error, as tokio-macros does.
         Err(error) => {
             let mut out: TokenStream = error.to_compile_error().into();
-            out.extend(item);
+            match syn::parse::<syn::ItemFn>(item.clone()) {
+                Ok(function) => out.extend(TokenStream::from(quote::ToTokens::into_token_stream(
+                    expand::in_expanded_shape(function),
+                ))),
+                Err(_) => out.extend(item),
+            }
             out
         }
     }

@@ -3,7 +3,8 @@
 //! failed call passes the originals and its error to the fallback.
 
 use crate::args::Args;
-use crate::expand::contains_impl_trait;
+use crate::expand::Shape;
+use crate::types::contains_impl_trait;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -16,6 +17,8 @@ pub(crate) struct Recovery {
     fallback: Option<Path>,
     /// The function takes `&self`.
     receiver: bool,
+    /// The runtime's `__private` module.
+    rt: TokenStream,
     arguments: Vec<Argument>,
 }
 
@@ -92,25 +95,23 @@ impl Recovery {
             retry_after: args.retry_after.clone(),
             fallback: args.fallback.clone(),
             receiver,
+            rt: args.runtime.clone(),
             arguments,
         }))
     }
 
-    /// The new function body; `record` is the site's `record_if` (see
-    /// `expand::record`).
-    #[allow(clippy::too_many_arguments)]
+    /// The new function body.
     pub(crate) fn body(
         &self,
-        record: &TokenStream,
+        args: &Args,
         site: &TokenStream,
-        result_check: &Option<TokenStream>,
-        checks: &[TokenStream],
-        ret: &Type,
+        checks: &TokenStream,
+        shape: &Shape,
         block: &syn::Block,
-        blocking: bool,
-        on_pool: bool,
     ) -> TokenStream {
-        let rt = quote!(::resilience_runtime::__private);
+        let rt = &self.rt;
+        let (ret, blocking, on_pool) = (&shape.ret, shape.blocking, shape.on_pool);
+        let record = crate::expand::record(args, ret);
         // Each attempt's own copies, checked where each argument is declared.
         let copies = self.arguments.iter().map(|a| {
             let name = &a.name;
@@ -129,33 +130,26 @@ impl Recovery {
             let future = crate::expand::async_body(ret, block);
             quote!({ #copies #future })
         };
-        let at_ret = |name: &str| {
-            let name = Ident::new(name, ret.span());
-            quote_spanned!(ret.span()=> #rt::#name)
-        };
+        let at_ret = |name: &str| crate::expand::at_ret(rt, ret, name);
         let call = if self.idempotent && !blocking && !on_pool {
             // The first attempt as cheap as a site without retries; only a
             // failure goes on to the retry loop.
             let hooks = self.hooks(ret);
             let first = at_ret("call_first");
             let retrying = at_ret("call_retrying");
+            let retry_call = quote_spanned!(ret.span()=> #retrying(
+                &__RESILIENCE_SITE, #hooks, __resilience_record, __resilience_first, __resilience_make,
+            ).await);
+            let first_call = quote_spanned!(ret.span()=>
+                #first(&__RESILIENCE_SITE, __resilience_record, __resilience_make()).await);
             quote! {{
                 let mut __resilience_make = || #make;
                 let __resilience_record = #record;
-                match #first(&__RESILIENCE_SITE, __resilience_record, __resilience_make()).await {
+                match #first_call {
                     ::core::result::Result::Ok(__resilience_value) => {
                         ::core::result::Result::Ok(__resilience_value)
                     }
-                    ::core::result::Result::Err(__resilience_first) => {
-                        #retrying(
-                            &__RESILIENCE_SITE,
-                            #hooks,
-                            __resilience_record,
-                            __resilience_first,
-                            __resilience_make,
-                        )
-                        .await
-                    }
+                    ::core::result::Result::Err(__resilience_first) => #retry_call
                 }
             }}
         } else if self.idempotent {
@@ -165,14 +159,14 @@ impl Recovery {
             } else {
                 "call_on_pool_retrying"
             });
-            quote!(#entry(&__RESILIENCE_SITE, #hooks, #record, || #make).await)
+            quote_spanned!(ret.span()=> #entry(&__RESILIENCE_SITE, #hooks, #record, || #make).await)
         } else {
             let entry = at_ret(match (blocking, on_pool) {
                 (true, _) => "call_blocking",
                 (false, true) => "call_on_pool",
                 (false, false) => "call",
             });
-            quote!(#entry(&__RESILIENCE_SITE, #record, #make).await)
+            quote_spanned!(ret.span()=> #entry(&__RESILIENCE_SITE, #record, #make).await)
         };
         let typed = (!contains_impl_trait(ret)).then(|| quote!(: #ret));
         let finish = match &self.fallback {
@@ -211,11 +205,13 @@ impl Recovery {
                 }
             }
         };
+        // At the return type too: the binding's type is the entry's future's
+        // output, and an unmet bound of the entry would be reported here again.
+        let bind = quote_spanned!(ret.span()=> let __resilience_result #typed = #call;);
         quote! {{
             #site
-            #result_check
-            #(#checks)*
-            let __resilience_result #typed = #call;
+            #checks
+            #bind
             #finish
         }}
     }
@@ -226,7 +222,7 @@ impl Recovery {
         if contains_impl_trait(ret) || self.arguments.iter().any(|a| contains_impl_trait(&a.ty)) {
             return None;
         }
-        let rt = quote!(::resilience_runtime::__private);
+        let rt = &self.rt;
         let types = self.arguments.iter().map(|a| &a.ty);
         Some(quote_spanned!(path.span()=>
             #[allow(clippy::type_complexity)]
@@ -236,7 +232,7 @@ impl Recovery {
 
     /// The site's `retry_if` and `retry_after`, each checked at its path.
     fn hooks(&self, ret: &Type) -> TokenStream {
-        let rt = quote!(::resilience_runtime::__private);
+        let rt = &self.rt;
         let mut hooks = if contains_impl_trait(ret) {
             quote!(#rt::Hooks::new())
         } else {

@@ -214,17 +214,22 @@ pub mod __private {
     pub trait BlockingArgument {}
     impl<T: Send + 'static> BlockingArgument for T {}
 
-    /// Implemented by the return types an annotated function may have.
+    /// Implemented by every error type an annotated function may return.
+    /// `do_not_recommend` makes a missing `From` report this trait's
+    /// message, once, instead of listing every `From` impl of the type.
     #[diagnostic::on_unimplemented(
         message = "`{Self}` cannot carry a `ResilienceError`",
-        label = "the error type here needs `impl From<ResilienceError>`",
-        note = "add `impl From<resilience_runtime::ResilienceError> for YourError`, so a rejection, timeout or open circuit can reach the caller"
+        label = "the error type of this return type needs `impl From<ResilienceError>`",
+        note = "add `impl From<resilience_runtime::ResilienceError> for YourError`, so a rejection, timeout or open circuit can reach the caller; a foreign type such as `std::io::Error` cannot take one: return an error type of your own that wraps it"
     )]
-    pub trait ResilientResult {}
-    impl<T, E: From<crate::ResilienceError>> ResilientResult for Result<T, E> {}
+    pub trait CarriesResilienceError: From<crate::ResilienceError> {}
+    #[diagnostic::do_not_recommend]
+    impl<E: From<crate::ResilienceError>> CarriesResilienceError for E {}
 
-    /// Checks, at the return type's span, that its error type fits.
-    pub fn assert_result<R: ResilientResult>() {}
+    /// Checks, at the return type, that it is a `Result` (or an alias of
+    /// one). Whether its error type fits is the entry points' bound, which the
+    /// expansion places at the return type too: one error, not one per entry.
+    pub fn assert_result<R: ResultParts>() {}
 
     /// Checks, at the argument's span, that it can move to a worker thread.
     pub fn assert_blocking_argument<T: BlockingArgument>(_: &T) {}

@@ -6,6 +6,7 @@
 
 pub(crate) mod recovery;
 
+use crate::__private::CarriesResilienceError;
 use crate::bulkhead::{Bulkhead, Semaphore};
 use crate::circuit_breaker::Ticket;
 use crate::dependency::{DepRef, Dependency};
@@ -123,7 +124,7 @@ pub(crate) use attempt_steps;
 pub async fn call<F, T, E, R>(site: &'static CallSite, record: R, body: F) -> Result<T, E>
 where
     F: Future<Output = Result<T, E>>,
-    E: From<ResilienceError>,
+    E: CarriesResilienceError,
     R: Record<E>,
 {
     let Some(dep) = runtime::dependency(site) else {
@@ -149,7 +150,7 @@ pub async fn call_blocking<F, T, E, R>(site: &'static CallSite, record: R, body:
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
-    E: From<ResilienceError> + Send + 'static,
+    E: CarriesResilienceError + Send + 'static,
     R: Record<E>,
 {
     let Some(dep) = runtime::dependency(site) else {
@@ -168,7 +169,7 @@ pub async fn call_on_pool<F, T, E, R>(site: &'static CallSite, record: R, body: 
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
-    E: From<ResilienceError> + Send + 'static,
+    E: CarriesResilienceError + Send + 'static,
     R: Record<E>,
 {
     let Some(dep) = runtime::dependency(site) else {

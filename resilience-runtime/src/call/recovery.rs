@@ -5,6 +5,7 @@
 //! timeout and is judged by the breaker. Backoff waits hold no slot.
 
 use super::{attempt, attempt_blocking, attempt_on_pool, attempt_steps, flatten, Record};
+use crate::__private::CarriesResilienceError;
 use crate::clock;
 use crate::dependency::Dependency;
 use crate::fallback::FallbackStats;
@@ -19,8 +20,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The `Result` type an annotated function returns, taken apart so that the
-/// macros can name its error type without parsing it.
+/// macros can name its error type without parsing it (an alias such as
+/// `std::io::Result<T>` or `AppResult<T>` included).
 #[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `Result<T, E>`",
+    label = "an annotated function returns `Result<T, E>`, or an alias of one",
+    note = "the function must return `Result<T, E>` where `E: From<ResilienceError>`, so a rejection, timeout or open circuit can reach the caller"
+)]
 pub trait ResultParts {
     /// The `Err` type.
     type Err;
@@ -138,7 +145,7 @@ pub async fn call_retrying<F, Fut, T, E, R>(
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    E: From<ResilienceError>,
+    E: CarriesResilienceError,
     R: Record<E>,
 {
     let Some(dep) = runtime::dependency(site) else {
@@ -197,7 +204,7 @@ where
     F: FnMut() -> B,
     B: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
-    E: From<ResilienceError> + Send + 'static,
+    E: CarriesResilienceError + Send + 'static,
     R: Record<E>,
 {
     let Some(dep) = runtime::dependency(site) else {
@@ -222,7 +229,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
-    E: From<ResilienceError> + Send + 'static,
+    E: CarriesResilienceError + Send + 'static,
     R: Record<E>,
 {
     let Some(dep) = runtime::dependency(site) else {
@@ -275,7 +282,7 @@ async fn retry_loop<T, E, A, AF>(dep: &Dependency, hooks: &Hooks<E>, mut attempt
 where
     A: FnMut(Option<Duration>, Outcome) -> AF,
     AF: Future<Output = Result<Result<T, E>, ResilienceError>>,
-    E: From<ResilienceError>,
+    E: CarriesResilienceError,
 {
     let Some(retry) = &dep.retry else {
         return flatten(attempt(dep.config.call_timeout, Outcome::Success).await);
@@ -319,7 +326,7 @@ async fn after_failure<T, E, A, AF>(
 where
     A: FnMut(Option<Duration>, Outcome) -> AF,
     AF: Future<Output = Result<Result<T, E>, ResilienceError>>,
-    E: From<ResilienceError>,
+    E: CarriesResilienceError,
 {
     let config = &retry.config;
     loop {
@@ -437,7 +444,7 @@ impl Drop for LogicalCall<'_> {
 pub async fn fallback<Fut, T, E>(site: &'static CallSite, fallback: Fut) -> Result<T, E>
 where
     Fut: Future<Output = Result<T, E>>,
-    E: From<ResilienceError>,
+    E: CarriesResilienceError,
 {
     let Some(dep) = runtime::dependency(site) else {
         return Err(defaults::refusal(site).into());
@@ -455,7 +462,7 @@ pub async fn fallback_blocking<F, T, E>(site: &'static CallSite, fallback: F) ->
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     T: Send + 'static,
-    E: From<ResilienceError> + Send + 'static,
+    E: CarriesResilienceError + Send + 'static,
 {
     let Some(dep) = runtime::dependency(site) else {
         return Err(defaults::refusal(site).into());
