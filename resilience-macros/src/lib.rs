@@ -5,7 +5,11 @@
 //! `dependency_name`) and `operation = "name"` (optional, default: the
 //! function's name; alias `operation_name`). `#[resilient]` also takes
 //! `kind = "..."`. Every attribute takes `on_pool`, `idempotent`,
-//! `retry_if = path`, `retry_after = path` and `fallback = path`.
+//! `retry_if = path`, `retry_after = path`, `fallback = path`, `record_if =
+//! path` and `crate = "path"`. The full reference, with examples, is on each
+//! attribute's page in `resilience_runtime`.
+
+#![deny(missing_docs)]
 
 mod args;
 mod expand;

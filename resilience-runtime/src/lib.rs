@@ -103,7 +103,8 @@
 //!
 //! See the README for the configuration reference and the behaviour in full.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod bulkhead;
 mod call;
@@ -133,9 +134,195 @@ pub use config::{CallSiteProblem, CallSiteReason, ConfigError, DependencyConfig}
 pub use defaults::{enable_strict_mode, is_strict_mode};
 pub use error::ResilienceError;
 pub use kind::Kind;
-pub use resilience_macros::{
-    api_call, cache_call, database_call, file_system_call, message_queue_call, resilient,
-};
+/// Protects a call to a database (kind `database`).
+///
+/// ```
+/// use resilience_runtime::{database_call, ResilienceError};
+///
+/// #[derive(Debug)]
+/// struct AppError(String);
+/// impl From<ResilienceError> for AppError {
+///     fn from(e: ResilienceError) -> Self {
+///         AppError(e.to_string())
+///     }
+/// }
+///
+/// #[database_call(dependency = "petstore_database", operation = "get_pet")]
+/// async fn get_pet(id: u64) -> Result<String, AppError> {
+///     Ok(format!("pet {id}"))
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let rt = resilience_runtime::Runtime::from_yaml_str(
+///     "resilience:\n  external_dependencies:\n    petstore_database: { type: database }\n",
+/// )
+/// .unwrap();
+/// let answer = rt.scope(get_pet(7)).await.unwrap();
+/// # let _ = answer;
+/// # });
+/// ```
+#[doc = include_str!("../docs/attributes.md")]
+#[doc(inline)]
+pub use resilience_macros::database_call;
+
+/// Protects a call to a remote API (kind `external_api`). A plain `fn` runs
+/// on a worker thread, and its callers `.await` it:
+///
+/// ```
+/// use resilience_runtime::{api_call, ResilienceError};
+///
+/// #[derive(Debug)]
+/// struct AppError(String);
+/// impl From<ResilienceError> for AppError {
+///     fn from(e: ResilienceError) -> Self {
+///         AppError(e.to_string())
+///     }
+/// }
+///
+/// #[api_call(dependency = "payment_gateway", idempotent)]
+/// fn charge(cents: u64) -> Result<u64, AppError> {
+///     Ok(cents)
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let rt = resilience_runtime::Runtime::from_yaml_str(
+///     "resilience:\n  external_dependencies:\n    payment_gateway: { type: external_api }\n",
+/// )
+/// .unwrap();
+/// let answer = rt.scope(charge(1250)).await.unwrap();
+/// # let _ = answer;
+/// # });
+/// ```
+#[doc = include_str!("../docs/attributes.md")]
+#[doc(inline)]
+pub use resilience_macros::api_call;
+
+/// Protects a call to a cache (kind `cache`).
+///
+/// ```
+/// use resilience_runtime::{cache_call, ResilienceError};
+///
+/// #[derive(Debug)]
+/// struct AppError(String);
+/// impl From<ResilienceError> for AppError {
+///     fn from(e: ResilienceError) -> Self {
+///         AppError(e.to_string())
+///     }
+/// }
+///
+/// #[cache_call(dependency = "redis_cache")]
+/// async fn cached(key: &str) -> Result<Option<String>, AppError> {
+///     Ok(key.strip_prefix("pet:").map(str::to_owned))
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let rt = resilience_runtime::Runtime::from_yaml_str(
+///     "resilience:\n  external_dependencies:\n    redis_cache: { type: cache }\n",
+/// )
+/// .unwrap();
+/// let answer = rt.scope(cached("pet:7")).await.unwrap();
+/// # let _ = answer;
+/// # });
+/// ```
+#[doc = include_str!("../docs/attributes.md")]
+#[doc(inline)]
+pub use resilience_macros::cache_call;
+
+/// Protects a call to a message broker (kind `message_queue`).
+///
+/// ```
+/// use resilience_runtime::{message_queue_call, ResilienceError};
+///
+/// #[derive(Debug)]
+/// struct AppError(String);
+/// impl From<ResilienceError> for AppError {
+///     fn from(e: ResilienceError) -> Self {
+///         AppError(e.to_string())
+///     }
+/// }
+///
+/// #[message_queue_call(dependency = "kafka_events", operation = "publish")]
+/// async fn publish(event: String) -> Result<usize, AppError> {
+///     Ok(event.len())
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let rt = resilience_runtime::Runtime::from_yaml_str(
+///     "resilience:\n  external_dependencies:\n    kafka_events: { type: message_queue }\n",
+/// )
+/// .unwrap();
+/// let answer = rt.scope(publish("order.created".into())).await.unwrap();
+/// # let _ = answer;
+/// # });
+/// ```
+#[doc = include_str!("../docs/attributes.md")]
+#[doc(inline)]
+pub use resilience_macros::message_queue_call;
+
+/// Protects a file-system operation (kind `file_system`). A blocking `fn`'s
+/// arguments move to a worker thread, so they are owned:
+///
+/// ```
+/// use resilience_runtime::{file_system_call, ResilienceError};
+///
+/// #[derive(Debug)]
+/// struct AppError(String);
+/// impl From<ResilienceError> for AppError {
+///     fn from(e: ResilienceError) -> Self {
+///         AppError(e.to_string())
+///     }
+/// }
+///
+/// #[file_system_call(dependency = "uploads")]
+/// fn file_len(path: std::path::PathBuf) -> Result<u64, AppError> {
+///     Ok(path.as_os_str().len() as u64)
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let rt = resilience_runtime::Runtime::from_yaml_str(
+///     "resilience:\n  external_dependencies:\n    uploads: { type: file_system }\n",
+/// )
+/// .unwrap();
+/// let answer = rt.scope(file_len("pets.csv".into())).await.unwrap();
+/// # let _ = answer;
+/// # });
+/// ```
+#[doc = include_str!("../docs/attributes.md")]
+#[doc(inline)]
+pub use resilience_macros::file_system_call;
+
+/// Protects a call of any kind, named with `kind = "..."`: one of `database`,
+/// `external_api`, `cache`, `message_queue`, `file_system`, `cpu_intensive`,
+/// `memory_intensive`.
+///
+/// ```
+/// use resilience_runtime::{resilient, ResilienceError};
+///
+/// #[derive(Debug)]
+/// struct AppError(String);
+/// impl From<ResilienceError> for AppError {
+///     fn from(e: ResilienceError) -> Self {
+///         AppError(e.to_string())
+///     }
+/// }
+///
+/// #[resilient(kind = "cpu_intensive", dependency = "thumbnails")]
+/// fn thumbnail(pixels: Vec<u8>) -> Result<usize, AppError> {
+///     Ok(pixels.len() / 4)
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let rt = resilience_runtime::Runtime::from_yaml_str(
+///     "resilience:\n  external_dependencies:\n    thumbnails: { type: cpu_intensive }\n",
+/// )
+/// .unwrap();
+/// let answer = rt.scope(thumbnail(vec![0; 64])).await.unwrap();
+/// # let _ = answer;
+/// # });
+/// ```
+#[doc = include_str!("../docs/attributes.md")]
+#[doc(inline)]
+pub use resilience_macros::resilient;
 pub use retry::{Backoff, Jitter, RetryConfig, RetryOn};
 pub use runtime::Runtime;
 pub use snapshot::{
@@ -149,7 +336,17 @@ use std::path::Path;
 ///
 /// Fails on any configuration error, when an annotated call site does not
 /// fit the configuration, and when the global runtime is already initialised
-/// (it is never replaced).
+/// (it is never replaced). Call it once at start-up, before the first
+/// annotated call:
+///
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     resilience_runtime::init_from_file("config/enhanced_config.yaml")?;
+///     // ... serve; every annotated call now uses this configuration.
+///     Ok(())
+/// }
+/// ```
 pub fn init_from_file(path: impl AsRef<Path>) -> Result<&'static Runtime, ConfigError> {
     runtime::install(|| Runtime::from_file(path))
 }
@@ -187,9 +384,40 @@ where
 
 /// The health of the runtime in force: the scoped one inside
 /// [`Runtime::scope`], else the global one, else the built-in defaults.
+/// Its fields are described in [`snapshot_reference`].
+///
+/// ```
+/// use resilience_runtime::{database_call, ResilienceError, Runtime};
+///
+/// #[database_call(dependency = "db")]
+/// async fn ping() -> Result<(), ResilienceError> {
+///     Ok(())
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let rt = Runtime::from_yaml_str("resilience:\n  external_dependencies:\n    db: { type: database }\n").unwrap();
+/// rt.scope(async {
+///     ping().await.unwrap();
+///     let snapshot = resilience_runtime::health_snapshot();
+///     let json = serde_json::to_value(&snapshot).unwrap();
+///     assert_eq!(json["status"], "pass");
+///     assert_eq!(json["dependencies"]["db"]["bulkhead"]["successful_requests"], 1);
+/// })
+/// .await;
+/// # });
+/// ```
 pub fn health_snapshot() -> HealthSnapshot {
     runtime::current_snapshot()
 }
+
+/// The configuration reference: every key, its levels, defaults and
+/// precedence, and the bounds on every value.
+#[doc = include_str!("../docs/configuration.md")]
+pub mod config_reference {}
+
+/// The health snapshot reference: every field and how the status is judged.
+#[doc = include_str!("../docs/snapshot.md")]
+pub mod snapshot_reference {}
 
 /// What the attribute macros expand to. Not a public API.
 #[doc(hidden)]

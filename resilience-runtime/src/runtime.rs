@@ -176,7 +176,30 @@ impl Runtime {
     /// [`health_snapshot`](crate::health_snapshot), use this runtime.
     ///
     /// Tasks spawned inside do not inherit the scope (tokio task-locals do not
-    /// propagate); wrap their futures with `scope` too.
+    /// propagate): start them with [`Runtime::spawn`] or
+    /// [`spawn`](crate::spawn).
+    ///
+    /// ```
+    /// use resilience_runtime::{database_call, ResilienceError, Runtime};
+    ///
+    /// #[database_call(dependency = "db")]
+    /// async fn load(id: u64) -> Result<u64, ResilienceError> {
+    ///     Ok(id)
+    /// }
+    ///
+    /// // In a test suite: #[tokio::test(start_paused = true)]
+    /// async fn each_test_has_its_own_counters() {
+    ///     let rt = Runtime::from_yaml_str(
+    ///         "resilience:\n  external_dependencies:\n    db: { type: database }\n",
+    ///     )
+    ///     .unwrap();
+    ///     assert_eq!(rt.scope(load(3)).await.unwrap(), 3);
+    ///     let db = &rt.health_snapshot().dependencies["db"];
+    ///     assert_eq!(db.bulkhead.successful_requests, 1);
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap()
+    /// #     .block_on(each_test_has_its_own_counters());
+    /// ```
     pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
         CURRENT.scope(self.clone(), future)
     }
