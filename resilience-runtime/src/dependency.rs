@@ -4,6 +4,7 @@ use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::CircuitBreaker;
 use crate::config::DependencyConfig;
 use crate::fallback::FallbackStats;
+use crate::rate_limiter::RateLimiter;
 use crate::retry::Retry;
 use crate::stats::Stats;
 use std::ops::Deref;
@@ -14,6 +15,7 @@ pub(crate) struct Dependency {
     pub operations: Vec<&'static str>,
     pub bulkhead: Bulkhead,
     pub breaker: Option<CircuitBreaker>,
+    pub rate_limiter: Option<RateLimiter>,
     /// Set when retries are configured and some site is `idempotent`.
     pub retry: Option<Retry>,
     /// Set when some site declares a fallback.
@@ -37,6 +39,7 @@ impl Dependency {
         Dependency {
             bulkhead: Bulkhead::new(&config.name, config.bulkhead),
             breaker: config.circuit_breaker.map(CircuitBreaker::new),
+            rate_limiter: config.rate_limit.map(RateLimiter::new),
             retry: config.retry.filter(|_| flags.idempotent).map(Retry::new),
             fallback: flags.fallback.then(FallbackStats::default),
             stats: Stats::default(),

@@ -54,6 +54,16 @@ pub enum ResilienceError {
         /// How long until the breaker lets a probe call through.
         retry_after: Duration,
     },
+    /// The dependency's rate limit allows no call now (and none within the
+    /// configured wait): the function did not run.
+    RateLimited {
+        /// The dependency's configured name.
+        dependency: &'static str,
+        /// The operation.
+        operation: &'static str,
+        /// How long until the limiter admits a call.
+        retry_after: Duration,
+    },
     /// Strict mode is on and no runtime is in force: the function did not
     /// run. See [`enable_strict_mode`](crate::enable_strict_mode).
     NotInitialised {
@@ -71,6 +81,7 @@ impl ResilienceError {
             Self::Rejected { dependency, .. }
             | Self::Timeout { dependency, .. }
             | Self::CircuitOpen { dependency, .. }
+            | Self::RateLimited { dependency, .. }
             | Self::NotInitialised { dependency, .. } => dependency,
         }
     }
@@ -81,6 +92,7 @@ impl ResilienceError {
             Self::Rejected { operation, .. }
             | Self::Timeout { operation, .. }
             | Self::CircuitOpen { operation, .. }
+            | Self::RateLimited { operation, .. }
             | Self::NotInitialised { operation, .. } => operation,
         }
     }
@@ -100,18 +112,26 @@ impl ResilienceError {
         matches!(self, Self::CircuitOpen { .. })
     }
 
+    /// True for [`ResilienceError::RateLimited`].
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Self::RateLimited { .. })
+    }
+
     /// True for [`ResilienceError::NotInitialised`].
     pub fn is_not_initialised(&self) -> bool {
         matches!(self, Self::NotInitialised { .. })
     }
 
-    /// A hint for an HTTP `Retry-After`: the breaker's remaining open time, or
-    /// one second for a full bulkhead. `None` for a timeout, and for a
+    /// A hint for an HTTP `Retry-After`: the breaker's remaining open time,
+    /// the rate limiter's time to the next turn, or one second for a full
+    /// bulkhead. `None` for a timeout, and for a
     /// runtime that was never initialised (waiting will not help).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Rejected { .. } => Some(Duration::from_secs(1)),
-            Self::CircuitOpen { retry_after, .. } => Some(*retry_after),
+            Self::CircuitOpen { retry_after, .. } | Self::RateLimited { retry_after, .. } => {
+                Some(*retry_after)
+            }
             Self::Timeout { .. } | Self::NotInitialised { .. } => None,
         }
     }
@@ -146,6 +166,16 @@ impl fmt::Display for ResilienceError {
                 f,
                 "{dependency}/{operation} not attempted: the circuit breaker is open after \
                  repeated failures; retry in {:.1}s",
+                retry_after.as_secs_f64()
+            ),
+            Self::RateLimited {
+                dependency,
+                operation,
+                retry_after,
+            } => write!(
+                f,
+                "{dependency}/{operation} not attempted: its rate limit allows no call now; \
+                 retry in {:.3}s or raise its rate_limit_per_second",
                 retry_after.as_secs_f64()
             ),
             Self::NotInitialised {

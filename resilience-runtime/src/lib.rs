@@ -119,6 +119,7 @@ mod kind;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod paused;
+mod rate_limiter;
 mod retry;
 mod runtime;
 mod site;
@@ -291,6 +292,7 @@ pub use resilience_macros::message_queue_call;
 #[doc(inline)]
 pub use resilience_macros::file_system_call;
 
+pub use rate_limiter::{RateLimitConfig, RateLimitScope};
 /// Protects a call of any kind, named with `kind = "..."`: one of `database`,
 /// `external_api`, `cache`, `message_queue`, `file_system`, `cpu_intensive`,
 /// `memory_intensive`.
@@ -327,7 +329,8 @@ pub use retry::{Backoff, Jitter, RetryConfig, RetryOn};
 pub use runtime::Runtime;
 pub use snapshot::{
     BreakerHealth, BulkheadHealth, BulkheadType, ConfigSource, DependencyHealth, DependencyStatus,
-    FallbackHealth, HealthSnapshot, OverallStatus, RetryHealth,
+    FallbackHealth, HealthSnapshot, OverallStatus, RateLimitBackend, RateLimitScopeName,
+    RateLimiterHealth, RetryHealth,
 };
 
 use std::path::Path;

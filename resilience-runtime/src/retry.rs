@@ -46,6 +46,9 @@ pub struct RetryOn {
     pub timeout: bool,
     /// An attempt refused by a full bulkhead.
     pub rejected: bool,
+    /// An attempt refused by the rate limiter; the next one waits at least
+    /// until the limiter's turn comes.
+    pub rate_limited: bool,
 }
 
 /// A dependency's resolved retry policy.
@@ -309,6 +312,7 @@ mod tests {
                 error: true,
                 timeout: true,
                 rejected: false,
+                rate_limited: false,
             },
             budget_ratio: 0.2,
             budget_min_per_second: 10,

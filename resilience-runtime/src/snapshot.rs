@@ -15,6 +15,7 @@
 use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::BreakerState;
 use crate::dependency::Dependency;
+use crate::rate_limiter::{RateLimitScope, RateLimiter};
 use crate::retry::get;
 use crate::Kind;
 use serde::{Serialize, Serializer};
@@ -104,6 +105,49 @@ pub struct DependencyHealth {
     pub retry: Option<RetryHealth>,
     /// Its sites' fallbacks; `null` when none declares one.
     pub fallback: Option<FallbackHealth>,
+    /// Its rate limiter; `null` when it has none.
+    pub rate_limiter: Option<RateLimiterHealth>,
+}
+
+/// A dependency's rate limiter.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct RateLimiterHealth {
+    /// `local` (this process) or `cluster` (every instance, through Redis).
+    pub scope: RateLimitScopeName,
+    /// Sustained calls per second.
+    pub rate_per_second: f64,
+    /// Calls allowed at once above the rate.
+    pub burst: u32,
+    /// Calls that could start now without waiting, as this process sees it.
+    pub available_permits: u32,
+    /// Where decisions are made now: `redis`, or `local` (a local limiter,
+    /// or a cluster limiter on its fallback while Redis is unreachable).
+    pub backend: RateLimitBackend,
+    /// False while a cluster limiter cannot reach Redis.
+    pub backend_healthy: bool,
+}
+
+/// `local` or `cluster`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RateLimitScopeName {
+    /// This process.
+    Local,
+    /// Every instance.
+    Cluster,
+}
+
+/// `local` or `redis`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RateLimitBackend {
+    /// Decided in this process.
+    Local,
+    /// Decided by Redis, shared by every instance.
+    Redis,
 }
 
 /// The logical calls of a dependency's idempotent sites. Each lands in
@@ -195,6 +239,8 @@ pub struct BulkheadHealth {
     pub short_circuited_requests: u64,
     /// Dropped by the caller before they ended.
     pub cancelled_requests: u64,
+    /// Refused by the rate limiter.
+    pub rate_limited_requests: u64,
     /// successful / (successful + failed + timed out); `null` before such a call.
     pub success_rate: Option<f64>,
 }
@@ -304,6 +350,7 @@ impl DependencyHealth {
         bulkhead.rejected_requests = counts.rejected;
         bulkhead.short_circuited_requests = counts.short_circuited;
         bulkhead.cancelled_requests = counts.cancelled;
+        bulkhead.rate_limited_requests = counts.rate_limited;
         bulkhead.success_rate = counts.success_rate();
 
         let circuit_breaker = dep.breaker.as_ref().map(|b| BreakerHealth {
@@ -350,22 +397,34 @@ impl DependencyHealth {
             circuit_breaker,
             retry,
             fallback,
+            rate_limiter: dep.rate_limiter.as_ref().map(rate_limiter_health),
         }
     }
 }
 
+fn rate_limiter_health(limiter: &RateLimiter) -> RateLimiterHealth {
+    let config = &limiter.config;
+    RateLimiterHealth {
+        scope: match config.scope {
+            RateLimitScope::Cluster => RateLimitScopeName::Cluster,
+            _ => RateLimitScopeName::Local,
+        },
+        rate_per_second: config.rate_per_second,
+        burst: config.burst,
+        available_permits: limiter.available(),
+        backend: if limiter.on_redis() {
+            RateLimitBackend::Redis
+        } else {
+            RateLimitBackend::Local
+        },
+        backend_healthy: limiter.backend_healthy(),
+    }
+}
+
 impl BulkheadHealth {
-    /// The six outcome counters, in snapshot order: successful, failed,
-    /// timed out, rejected, short-circuited, cancelled. They sum to
-    /// `total_requests`.
-    ///
-    /// ```
-    /// let rt = resilience_runtime::Runtime::with_defaults();
-    /// for dependency in rt.health_snapshot().dependencies.values() {
-    ///     let b = &dependency.bulkhead;
-    ///     assert_eq!(b.outcomes().iter().sum::<u64>(), b.total_requests);
-    /// }
-    /// ```
+    /// The six outcome counters of every bulkhead, in snapshot order:
+    /// successful, failed, timed out, rejected, short-circuited, cancelled.
+    /// With `rate_limited_requests` they sum to `total_requests`.
     pub fn outcomes(&self) -> [u64; 6] {
         [
             self.successful_requests,
@@ -398,6 +457,7 @@ impl BulkheadHealth {
             rejected_requests: 0,
             short_circuited_requests: 0,
             cancelled_requests: 0,
+            rate_limited_requests: 0,
             success_rate: None,
         }
     }

@@ -12,7 +12,7 @@ const SHARDS: usize = 8;
 /// One thread's counters, on a line of its own.
 #[derive(Default)]
 #[repr(align(128))]
-struct Shard([AtomicU64; 8]);
+struct Shard([AtomicU64; 9]);
 
 /// Which shard this thread adds to: threads take shards in turn.
 fn shard_index() -> usize {
@@ -44,6 +44,8 @@ pub(crate) enum Outcome {
     /// dependency's failure (a declined payment, say). Counted as failed, but
     /// neither the breaker nor the health status sees it.
     FailureUnrecorded,
+    /// The rate limiter had no turn within the call's wait.
+    RateLimited,
 }
 
 #[derive(Default)]
@@ -68,6 +70,7 @@ pub(crate) struct Counts {
     pub rejected: u64,
     pub short_circuited: u64,
     pub cancelled: u64,
+    pub rate_limited: u64,
     pub consecutive_failures: u32,
     pub saturated: bool,
 }
@@ -81,7 +84,10 @@ impl Stats {
                 self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
             }
             Outcome::Rejected => self.saturated.store(true, Ordering::Relaxed),
-            Outcome::ShortCircuited | Outcome::Cancelled | Outcome::FailureUnrecorded => {}
+            Outcome::ShortCircuited
+            | Outcome::Cancelled
+            | Outcome::FailureUnrecorded
+            | Outcome::RateLimited => {}
         }
         self.shards[shard_index()].0[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -109,6 +115,7 @@ impl Stats {
             rejected: get(Outcome::Rejected),
             short_circuited: get(Outcome::ShortCircuited),
             cancelled: get(Outcome::Cancelled),
+            rate_limited: get(Outcome::RateLimited),
             consecutive_failures: self.consecutive_failures.load(Ordering::Relaxed),
             saturated: self.saturated.load(Ordering::Relaxed),
         }
@@ -131,6 +138,7 @@ impl Counts {
             + self.rejected
             + self.short_circuited
             + self.cancelled
+            + self.rate_limited
     }
 
     /// successful / (successful + failed + timed out); `None` before such a call.

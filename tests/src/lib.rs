@@ -37,14 +37,15 @@ pub fn health(rt: &Runtime, dependency: &str) -> DependencyHealth {
         .clone()
 }
 
-/// The six counters of a dependency, in snapshot order: successful, failed,
-/// timed out, rejected, short-circuited, cancelled.
+/// The six counters every bulkhead has, in snapshot order: successful,
+/// failed, timed out, rejected, short-circuited, cancelled. Checks that they
+/// and `rate_limited_requests` sum to the total.
 pub fn counters(rt: &Runtime, dependency: &str) -> [u64; 6] {
     let b = health(rt, dependency).bulkhead;
     let outcomes = b.outcomes();
     assert_eq!(
         b.total_requests,
-        outcomes.iter().sum::<u64>(),
+        outcomes.iter().sum::<u64>() + b.rate_limited_requests,
         "the total is the sum of the outcomes"
     );
     outcomes

@@ -1,6 +1,7 @@
 //! Heap allocations per call on the semaphore path, counted by a counting
 //! global allocator: zero for a success, a success that is pending once (so
-//! its timer is armed), a rejection and a short-circuit; and zero on the
+//! its timer is armed), a rejection, a short-circuit, and a call the rate
+//! limiter admits or refuses; and zero on the
 //! recovery paths: a retried site's first-try success, retries with backoff,
 //! budget and deadline, and a fallback.
 
@@ -42,7 +43,19 @@ resilience:
     flaky: { type: database, max_concurrent: 10, timeout_seconds: 10, enable_circuit_breaker: false,
              max_retry_attempts: 2, retry_initial_delay_seconds: 0.01, retry_max_elapsed_seconds: 60,
              retry_budget_min_per_second: 1000000 }
+    limited: { type: database, rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
+    paced: { type: database, rate_limit_per_second: 1, rate_limit_max_wait_seconds: 0 }
 ";
+
+#[database_call(dependency = "limited")]
+async fn limited(x: u64) -> Result<u64, TestError> {
+    Ok(x + 1)
+}
+
+#[database_call(dependency = "paced")]
+async fn paced() -> Result<(), TestError> {
+    Ok(())
+}
 
 /// Attempts of `flaky_read` that fail before one succeeds.
 static FAILURES_LEFT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -158,10 +171,31 @@ fn the_semaphore_path_allocates_nothing_per_call() {
         })
         .await;
 
+        let admitted =
+            allocations_per_call(1000, || async { assert_eq!(limited(1).await, Ok(2)) }).await;
+        paced().await.unwrap();
+        let rate_limited = allocations_per_call(1000, || async {
+            assert!(paced()
+                .await
+                .unwrap_err()
+                .resilience()
+                .unwrap()
+                .is_rate_limited())
+        })
+        .await;
+
         assert_eq!(
-            [success, pending, rejection, short_circuit],
-            [0.0; 4],
-            "allocations per call: success, pending once, rejection, short-circuit"
+            [
+                success,
+                pending,
+                rejection,
+                short_circuit,
+                admitted,
+                rate_limited
+            ],
+            [0.0; 6],
+            "allocations per call: success, pending once, rejection, short-circuit, \
+             admitted by the rate limiter, refused by it"
         );
     }));
 }

@@ -110,14 +110,15 @@ async fn the_snapshot_has_the_documented_shape_and_starts_idle() {
                 "total_requests": 0, "successful_requests": 0, "failed_requests": 0,
                 "timed_out_requests": 0, "rejected_requests": 0,
                 "short_circuited_requests": 0, "cancelled_requests": 0,
-                "success_rate": null
+                "rate_limited_requests": 0, "success_rate": null
             },
             "circuit_breaker": {
                 "state": "closed", "failure_count": 0, "failure_threshold": 2,
                 "recovery_timeout_seconds": 60.0
             },
             "retry": null,
-            "fallback": null
+            "fallback": null,
+            "rate_limiter": null
         })
     );
     let advisor = &json["dependencies"]["advisor"];

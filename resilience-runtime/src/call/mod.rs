@@ -10,6 +10,7 @@ use crate::__private::CarriesResilienceError;
 use crate::bulkhead::{Bulkhead, Semaphore};
 use crate::circuit_breaker::Ticket;
 use crate::dependency::{DepRef, Dependency};
+use crate::rate_limiter::{NotYet, RateLimiter, Reservation};
 use crate::site::CallSite;
 use crate::stats::Outcome;
 use crate::timeout::{run_timed, Step};
@@ -76,8 +77,8 @@ pub fn record_if<R: recovery::ResultParts>(record_if: fn(&R::Err) -> bool) -> Re
     RecordIf(record_if)
 }
 
-/// The steps of one attempt of an `async` body: breaker → bulkhead →
-/// timeout, counted once by the guard (`first_of_retried`: see `Guard`). `|refused| ...` handles a policy's
+/// The steps of one attempt of an `async` body: breaker → rate limiter →
+/// bulkhead → timeout, counted once by the guard (`first_of_retried`: see `Guard`). `|refused| ...` handles a policy's
 /// refusal or cut-off (it must leave the enclosing block, with `return` or
 /// `break`); `|result| ...` gets what the body returned, once counted.
 ///
@@ -93,6 +94,12 @@ macro_rules! attempt_steps {
             Err($refused) => $on_refused,
         };
         guard.first_of_retried = $first;
+        if let Some(limiter) = &$dep.rate_limiter {
+            match $crate::call::take_turn(limiter, &mut guard).await {
+                Ok(()) => {}
+                Err($refused) => $on_refused,
+            }
+        }
         let $crate::bulkhead::Bulkhead::Semaphore(semaphore) = &$dep.bulkhead else {
             unreachable!("runtime construction refuses async sites on thread-pool dependencies")
         };
@@ -235,6 +242,9 @@ where
     R: Record<E>,
 {
     let mut guard = Guard::new(dep, site)?;
+    if let Some(limiter) = &dep.rate_limiter {
+        take_turn(limiter, &mut guard).await?;
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     // A job whose caller already gave up (timed out or cancelled) is skipped.
     let job = move || {
@@ -285,6 +295,42 @@ where
     }
 }
 
+/// The rate limiter's step: a turn now, a wait for one (on tokio's clock,
+/// holding no slot; a caller that stops waiting gives its turn back), or a
+/// refusal, counted.
+pub(crate) async fn take_turn(
+    limiter: &RateLimiter,
+    guard: &mut Guard<'_>,
+) -> Result<(), ResilienceError> {
+    match limiter.take_turn() {
+        Ok(turn) if turn.wait.is_zero() => Ok(()),
+        Ok(turn) => {
+            let mut waiting = TurnGuard {
+                limiter,
+                turn: Some(turn),
+            };
+            crate::clock::sleep(waiting.turn.as_ref().map_or(Duration::ZERO, |t| t.wait)).await;
+            waiting.turn = None;
+            Ok(())
+        }
+        Err(NotYet(retry_after)) => Err(guard.rate_limited(retry_after)),
+    }
+}
+
+/// A turn being waited for; given back if the wait is dropped.
+struct TurnGuard<'a> {
+    limiter: &'a RateLimiter,
+    turn: Option<Reservation>,
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(turn) = &self.turn {
+            self.limiter.give_back(turn);
+        }
+    }
+}
+
 /// Runs `job` on tokio's blocking pool, holding `permit` until it ends.
 fn spawn_blocking_job(job: Box<dyn FnOnce() + Send>, permit: OwnedPermit) {
     tokio::task::spawn_blocking(move || {
@@ -329,7 +375,7 @@ fn worker_runtime<R>(f: impl FnOnce(&tokio::runtime::Runtime) -> R) -> R {
 
 /// One call's bookkeeping. Whatever way the call ends, it is counted once:
 /// if the caller drops the call's future first, `Drop` counts it cancelled.
-struct Guard<'a> {
+pub(crate) struct Guard<'a> {
     dep: &'a Dependency,
     site: &'static CallSite,
     ticket: Option<Ticket>,
@@ -412,6 +458,15 @@ impl<'a> Guard<'a> {
             dependency: self.site.dependency,
             operation: self.site.operation,
             capacity: self.dep.bulkhead.capacity(),
+        }
+    }
+
+    fn rate_limited(&mut self, retry_after: Duration) -> ResilienceError {
+        self.finish(Outcome::RateLimited);
+        ResilienceError::RateLimited {
+            dependency: self.site.dependency,
+            operation: self.site.operation,
+            retry_after,
         }
     }
 

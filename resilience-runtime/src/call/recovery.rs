@@ -334,6 +334,7 @@ where
             Failure::Body(e) => config.retry_on.error && hooks.retry_if.is_none_or(|f| f(e)),
             Failure::Policy(ResilienceError::Timeout { .. }) => config.retry_on.timeout,
             Failure::Policy(ResilienceError::Rejected { .. }) => config.retry_on.rejected,
+            Failure::Policy(ResilienceError::RateLimited { .. }) => config.retry_on.rate_limited,
             // An open circuit, or any refusal added later: stop at once.
             Failure::Policy(_) => false,
         };
@@ -344,6 +345,8 @@ where
             shortened && matches!(failure, Failure::Policy(ResilienceError::Timeout { .. }));
         let hint = match &failure {
             Failure::Body(e) => hooks.retry_after.and_then(|f| f(e)),
+            // Sooner than the limiter's next turn, the attempt is refused again.
+            Failure::Policy(ResilienceError::RateLimited { retry_after, .. }) => Some(*retry_after),
             Failure::Policy(_) => None,
         };
         let delay = config.delay(call.retries + 1, hint);

@@ -104,6 +104,22 @@ impl Config {
         &self.dependencies
     }
 
+    /// The shared backend of cluster-scope rate limits, if configured.
+    #[allow(dead_code)] // the cluster limiter, next, reads it
+    pub(crate) fn cluster(&self) -> Option<crate::rate_limiter::ClusterConfig> {
+        let section = self.section.cluster.as_ref()?;
+        Some(crate::rate_limiter::ClusterConfig {
+            redis_url: section.redis_url.as_ref()?.0.clone(),
+            key_prefix: section
+                .key_prefix
+                .as_ref()
+                .map_or_else(|| "resilience".to_owned(), |p| p.0.clone()),
+            timeout: section
+                .timeout_seconds
+                .map_or(std::time::Duration::from_millis(50), |s| s.0),
+        })
+    }
+
     /// Kind-level defaults for a dependency the file does not list.
     pub(crate) fn unlisted(&self, name: &str, kind: Kind) -> Result<DependencyConfig, ConfigError> {
         resolve::resolve(&self.section, name, kind, None)

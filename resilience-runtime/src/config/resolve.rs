@@ -3,13 +3,14 @@
 //! `timeouts` keys, then the kind's built-in defaults.
 
 use super::schema::{
-    BulkheadType, DependencySection, KindSection, ResilienceSection, RetryBackoff, RetryJitter,
-    RetryOnItem,
+    BulkheadType, DependencySection, KindSection, RateLimitScopeItem, ResilienceSection,
+    RetryBackoff, RetryJitter, RetryOnItem,
 };
 use super::values::MAX_WORKERS;
 use super::ConfigError;
 use crate::bulkhead::BulkheadConfig;
 use crate::circuit_breaker::{BreakerConfig, FailureRateConfig};
+use crate::rate_limiter::{RateLimitConfig, RateLimitScope};
 use crate::retry::{Backoff, Jitter, RetryConfig, RetryOn};
 use crate::Kind;
 use std::time::Duration;
@@ -38,6 +39,8 @@ pub struct DependencyConfig {
     /// Its retries; `None` when disabled or `max_retry_attempts` is 0. Only
     /// sites marked `idempotent` use them.
     pub retry: Option<RetryConfig>,
+    /// Its rate limit; `None` without `rate_limit_per_second`.
+    pub rate_limit: Option<RateLimitConfig>,
 }
 
 /// Picks the first level that sets a key.
@@ -171,7 +174,97 @@ pub(crate) fn resolve(
         bulkhead,
         circuit_breaker,
         retry: resolve_retry(top, name, kind, dep, per_kind)?,
+        rate_limit: resolve_rate_limit(top, name, kind, dep, per_kind)?,
     })
+}
+
+/// Where a key was set, for an error about it: the dependency's entry, else
+/// its kind's defaults, else the top level.
+fn origin(name: &str, kind: Kind, key: &str, in_dep: bool, in_kind: bool) -> String {
+    if in_dep {
+        format!("resilience.external_dependencies.{name}.{key}")
+    } else if in_kind {
+        format!("resilience.bulkheads.{}.{key}", kind.as_str())
+    } else {
+        format!("resilience.{key}")
+    }
+}
+
+/// The rate limit, with its cross-key checks at the key that was set.
+fn resolve_rate_limit(
+    top: &ResilienceSection,
+    name: &str,
+    kind: Kind,
+    dep: Option<&DependencySection>,
+    per_kind: Option<&KindSection>,
+) -> Result<Option<RateLimitConfig>, ConfigError> {
+    let Some(rate) = first!(dep, per_kind, rate_limit_per_second) else {
+        // A dependency that sets a rate-limit key without a rate has a mistake.
+        if let Some(d) = dep {
+            for (key, set) in [
+                ("rate_limit_burst", d.rate_limit_burst.is_some()),
+                (
+                    "rate_limit_max_wait_seconds",
+                    d.rate_limit_max_wait_seconds.is_some(),
+                ),
+                ("rate_limit_scope", d.rate_limit_scope.is_some()),
+                (
+                    "rate_limit_cluster_instances",
+                    d.rate_limit_cluster_instances.is_some(),
+                ),
+            ] {
+                if set {
+                    return Err(ConfigError::value(
+                        origin(name, kind, key, true, false),
+                        "applies only with a rate limit: set rate_limit_per_second, or remove it"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        return Ok(None);
+    };
+    let scope = match first!(dep, per_kind, rate_limit_scope) {
+        Some(RateLimitScopeItem::Cluster) => RateLimitScope::Cluster,
+        Some(RateLimitScopeItem::Local) | None => RateLimitScope::Local,
+    };
+    let has_backend = top.cluster.as_ref().is_some_and(|c| c.redis_url.is_some());
+    if scope == RateLimitScope::Cluster && !has_backend {
+        return Err(ConfigError::value(
+            origin(
+                name,
+                kind,
+                "rate_limit_scope",
+                dep.is_some_and(|d| d.rate_limit_scope.is_some()),
+                true,
+            ),
+            "`cluster` shares the limit through Redis, and resilience.cluster.redis_url is not \
+             set: set it (for example redis_url: ${REDIS_URL}), or use rate_limit_scope: local"
+                .into(),
+        ));
+    }
+    if scope == RateLimitScope::Cluster {
+        // Refused rather than run locally: a limit that is silently per
+        // instance would admit `instances` times the rate.
+        return Err(ConfigError::value(
+            origin(
+                name,
+                kind,
+                "rate_limit_scope",
+                dep.is_some_and(|d| d.rate_limit_scope.is_some()),
+                true,
+            ),
+            "the cluster limiter is not built yet: use rate_limit_scope: local".into(),
+        ));
+    }
+    Ok(Some(RateLimitConfig {
+        rate_per_second: rate.0,
+        burst: first!(dep, per_kind, rate_limit_burst).map_or(1, |c| c.0),
+        max_wait: first!(dep, per_kind, rate_limit_max_wait_seconds)
+            .map_or(Duration::ZERO, |s| s.0),
+        scope,
+        cluster_instances: first!(dep, per_kind, rate_limit_cluster_instances).map_or(1, |c| c.0),
+    }))
 }
 
 /// The retry policy, with its cross-key checks reported at the level that
@@ -190,16 +283,7 @@ fn resolve_retry(
     if !enabled || max_retries == 0 {
         return Ok(None);
     }
-    // Where a key was set, for an error about it.
-    let origin = |key: &str, in_dep: bool, in_kind: bool| {
-        if in_dep {
-            format!("resilience.external_dependencies.{name}.{key}")
-        } else if in_kind {
-            format!("resilience.bulkheads.{}.{key}", kind.as_str())
-        } else {
-            format!("resilience.{key}")
-        }
-    };
+    let origin = |key: &str, in_dep: bool, in_kind: bool| origin(name, kind, key, in_dep, in_kind);
     let initial_delay = any_level!(top, dep, per_kind, retry_initial_delay_seconds)
         .map_or(RETRY_INITIAL_DELAY, |s| s.0);
     let max_delay = any_level!(top, dep, per_kind, retry_max_delay_seconds);
@@ -228,6 +312,7 @@ fn resolve_retry(
             error: true,
             timeout: true,
             rejected: false,
+            rate_limited: false,
         },
         Some((list, in_dep, in_kind)) => {
             let path = origin("retry_on", in_dep, in_kind);
@@ -235,7 +320,7 @@ fn resolve_retry(
                 return Err(ConfigError::value(
                     path,
                     "an empty list retries nothing; list some of error, timeout, rejected, \
-                     or set max_retry_attempts: 0"
+                     rate_limited, or set max_retry_attempts: 0"
                         .into(),
                 ));
             }
@@ -243,17 +328,19 @@ fn resolve_retry(
                 error: false,
                 timeout: false,
                 rejected: false,
+                rate_limited: false,
             };
             for item in list {
                 let flag = match item {
                     RetryOnItem::Error => &mut on.error,
                     RetryOnItem::Timeout => &mut on.timeout,
                     RetryOnItem::Rejected => &mut on.rejected,
+                    RetryOnItem::RateLimited => &mut on.rate_limited,
                 };
                 if std::mem::replace(flag, true) {
                     return Err(ConfigError::value(
                         path,
-                        format!("`{item:?}` is listed twice; keep one").to_lowercase(),
+                        format!("`{}` is listed twice; keep one", item.as_str()),
                     ));
                 }
             }

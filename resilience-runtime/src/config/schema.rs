@@ -2,8 +2,9 @@
 //! unknown keys so that a typo is an error, never a silent default.
 
 use super::values::{
-    Attempts, BudgetRatio, Count, DelaySeconds, ElapsedSeconds, MaxDelaySeconds, Multiplier,
-    PerSecond, PositiveSeconds, Rate, Seconds, Size, Window, Workers,
+    Attempts, BudgetRatio, CallRate, Count, DelaySeconds, ElapsedSeconds, Instances, Interpolated,
+    MaxDelaySeconds, Multiplier, PerSecond, PositiveSeconds, Rate, RoundTripSeconds, Seconds, Size,
+    Window, Workers,
 };
 use crate::Kind;
 use serde::Deserialize;
@@ -55,8 +56,26 @@ with_retry_keys!(
         pub bulkheads: BTreeMap<Kind, KindSection>,
         #[serde(default)]
         pub external_dependencies: BTreeMap<String, DependencySection>,
+        pub cluster: Option<ClusterSection>,
     }
 );
+
+/// `cluster`: the backend that `rate_limit_scope: cluster` shares.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClusterSection {
+    pub redis_url: Option<Interpolated>,
+    pub key_prefix: Option<Interpolated>,
+    pub timeout_seconds: Option<RoundTripSeconds>,
+}
+
+/// `rate_limit_scope`.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RateLimitScopeItem {
+    Local,
+    Cluster,
+}
 
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +135,19 @@ pub(crate) enum RetryOnItem {
     Error,
     Timeout,
     Rejected,
+    RateLimited,
+}
+
+impl RetryOnItem {
+    /// As the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryOnItem::Error => "error",
+            RetryOnItem::Timeout => "timeout",
+            RetryOnItem::Rejected => "rejected",
+            RetryOnItem::RateLimited => "rate_limited",
+        }
+    }
 }
 
 /// The keys a kind's defaults and a dependency's entry share. A macro keeps
@@ -141,6 +173,11 @@ macro_rules! policy_section {
             pub circuit_breaker_window_size: Option<Window>,
             pub circuit_breaker_minimum_calls: Option<Count>,
             pub critical: Option<bool>,
+            pub rate_limit_per_second: Option<CallRate>,
+            pub rate_limit_burst: Option<Count>,
+            pub rate_limit_max_wait_seconds: Option<Seconds>,
+            pub rate_limit_scope: Option<RateLimitScopeItem>,
+            pub rate_limit_cluster_instances: Option<Instances>,
         });
     };
 }

@@ -424,7 +424,8 @@ resilience:
             retry_on: RetryOn {
                 error: true,
                 timeout: false,
-                rejected: false
+                rejected: false,
+                rate_limited: false
             },
             budget_ratio: 0.6,
             budget_min_per_second: 10,
@@ -444,7 +445,8 @@ resilience:
         RetryOn {
             error: false,
             timeout: true,
-            rejected: true
+            rejected: true,
+            rate_limited: false
         }
     );
     assert_eq!(dep(&config, "off").retry, None);
@@ -471,6 +473,7 @@ fn retries_are_off_by_default_and_by_the_top_level_switch() {
             error: true,
             timeout: false,
             rejected: false,
+            rate_limited: false,
         };
         assert_eq!(retry.retry_on, errors_only, "{name}");
     }

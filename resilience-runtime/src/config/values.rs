@@ -166,3 +166,97 @@ checked!(
     "a whole number from 0 to 1000000",
     |v| whole(v, 0, MAX_COUNT)
 );
+checked!(
+    /// Calls per second: above 0, at most 1,000,000 (fractions allowed).
+    CallRate(f64),
+    "a number of calls per second above 0 and at most 1000000, such as 50 or 0.5",
+    |v| (v.is_finite() && v > 0.0 && v <= 1_000_000.0).then_some(v)
+);
+checked!(
+    /// Instances sharing a cluster limit: 1 to 10,000.
+    Instances(u32),
+    "a whole number of instances from 1 to 10000",
+    |v| whole(v, 1, 10_000)
+);
+checked!(
+    /// A round trip's bound: 0.001 to 60 seconds.
+    RoundTripSeconds(Duration),
+    "a number of seconds from 0.001 to 60",
+    |v| bounded_seconds(v, false, 60.0)
+);
+
+/// A string value that may read the environment: `${NAME}` is the variable,
+/// `${NAME:-default}` falls back to `default` when it is unset. An unset
+/// variable without a default is an error at the key, naming the variable
+/// but never a value (the value may be a secret).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Interpolated(pub String);
+
+/// The most characters a string value may have, before or after reading
+/// the environment.
+const MAX_STRING: usize = 4096;
+
+impl fmt::Debug for Interpolated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Interpolated(<not shown>)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Interpolated {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        interpolate(&raw, |name| std::env::var(name).ok())
+            .map(Interpolated)
+            .map_err(D::Error::custom)
+    }
+}
+
+/// Replaces every `${NAME}` and `${NAME:-default}` in `raw`.
+pub(crate) fn interpolate(
+    raw: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    if raw.chars().count() > MAX_STRING {
+        return Err(format!("a value of at most {MAX_STRING} characters"));
+    }
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| {
+            "`${` without its closing `}`; write ${NAME} or ${NAME:-default}".to_owned()
+        })?;
+        let (name, default) = match after[..end].split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (&after[..end], None),
+        };
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            return Err(format!(
+                "`${{{}}}` does not name an environment variable: use letters, digits and `_`",
+                super::shape::cut(name, 40)
+            ));
+        }
+        match (env(name), default) {
+            (Some(value), _) => out.push_str(&value),
+            (None, Some(default)) => out.push_str(default),
+            (None, None) => {
+                return Err(format!(
+                    "the environment variable {name} is not set; set it, or give a default: \
+                     ${{{name}:-value}}"
+                ))
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    if out.chars().count() > MAX_STRING {
+        return Err(format!(
+            "a value of at most {MAX_STRING} characters, once read from the environment"
+        ));
+    }
+    Ok(out)
+}
