@@ -46,6 +46,7 @@ impl DepError {
             DepError::Resilience(ResilienceError::CircuitOpen { .. }) => "circuit open".into(),
             DepError::Resilience(ResilienceError::Timeout { .. }) => "timeout".into(),
             DepError::Resilience(ResilienceError::Rejected { .. }) => "bulkhead full".into(),
+            DepError::Resilience(ResilienceError::RateLimited { .. }) => "rate limited".into(),
             DepError::Resilience(other) => other.to_string(),
             DepError::Failed(m) | DepError::Declined(m) => m.clone(),
         }
@@ -63,7 +64,8 @@ pub enum ServiceError {
     OutOfStock(i64),
     /// The gateway declined the payment (402).
     PaymentDeclined(String),
-    /// A dependency refused the call: bulkhead full or circuit open (503 + Retry-After).
+    /// A dependency refused the call: bulkhead full or circuit open (503 +
+    /// Retry-After), or its rate limit allows no call now (429 + Retry-After).
     Unavailable {
         step: &'static str,
         error: ResilienceError,

@@ -1,6 +1,6 @@
 //! The HTTP API (`serve`). Errors carry a status and a message a person can
 //! act on: 503 with `Retry-After` when a bulkhead is full or a circuit open,
-//! 504 on a timeout, 400/422 for bad input, 404 for unknown ids.
+//! 429 with `Retry-After` when a rate limit allows no call now, 504 on a timeout, 400/422 for bad input, 404 for unknown ids.
 
 use crate::error::ServiceError;
 use crate::events::EventsStatus;
@@ -88,6 +88,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::OutOfStock(_) => StatusCode::CONFLICT,
             ServiceError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
+            ServiceError::Unavailable { error, .. } if error.is_rate_limited() => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ServiceError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ServiceError::DependencyFailed { .. } | ServiceError::Noted(..) => {

@@ -32,6 +32,22 @@ use std::path::PathBuf;
 /// The project's configuration, embedded so the demo needs no files.
 pub const EMBEDDED_CONFIG: &str = include_str!("../../config/enhanced_config.yaml");
 
+/// The layer that shares `payment_gateway`'s rate limit between every
+/// petstore instance through the Redis at `redis_url` (`serve` adds it to the
+/// embedded config when `REDIS_URL` is set). Built with the YAML library, so
+/// any URL is quoted correctly.
+pub fn cluster_overlay(redis_url: &str) -> String {
+    let overlay = serde_json::json!({
+        "resilience": {
+            "cluster": { "redis_url": redis_url, "key_prefix": "petstore", "timeout_seconds": 0.05 },
+            "external_dependencies": {
+                "payment_gateway": { "rate_limit_scope": "cluster", "rate_limit_cluster_instances": 2 }
+            }
+        }
+    });
+    serde_yaml::to_string(&overlay).expect("a JSON value prints as YAML")
+}
+
 /// The embedded configuration with some keys of some dependencies changed:
 /// `(dependency, key, value)`. The demo and the tests use it for short timings.
 pub fn config_with(overrides: &[(&str, &str, f64)]) -> String {

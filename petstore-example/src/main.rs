@@ -133,9 +133,16 @@ async fn serve(mut args: Args) -> Result<(), String> {
         ..Settings::default()
     };
     args.done()?;
-    match &config {
-        Some(path) => resilience_runtime::init_from_file(path),
-        None => resilience_runtime::init_from_yaml_str(petstore_example::EMBEDDED_CONFIG),
+    // With your own file, it decides the scope of every limit. On the
+    // embedded config, REDIS_URL makes the payment limit shared by every
+    // instance.
+    match (&config, &settings.redis_url) {
+        (Some(path), _) => resilience_runtime::init_from_file(path),
+        (None, Some(redis)) => resilience_runtime::init_from_yaml_layers(&[
+            petstore_example::EMBEDDED_CONFIG,
+            &petstore_example::cluster_overlay(redis),
+        ]),
+        (None, None) => resilience_runtime::init_from_yaml_str(petstore_example::EMBEDDED_CONFIG),
     }
     .map_err(|e| e.to_string())?;
     let app = App::start(settings).await?;

@@ -131,6 +131,25 @@ async fn the_demo_shows_true_numbers_for_every_scenario() {
         "{}",
         r.payment_outcome
     );
+
+    // The burst: ten at once (the burst), then one per 20 ms; the rest are
+    // refused without reaching the gateway.
+    let l = &report.rate_limit;
+    assert!(l.admitted >= 10, "the burst passes: {l:?}");
+    assert!(
+        (l.admitted as f64) <= 10.0 + 50.0 * l.elapsed_ms / 1000.0 + 1.0,
+        "no more than the limit: {l:?}"
+    );
+    assert_eq!(l.admitted + l.rate_limited, l.attempted, "{l:?}");
+    assert_eq!(
+        l.gateway_requests, l.admitted,
+        "a limited charge never reaches the gateway"
+    );
+    assert!(
+        l.first_retry_after_ms
+            .is_some_and(|ms| ms > 0.0 && ms <= 20.0),
+        "{l:?}"
+    );
     let _ = std::fs::remove_file(out);
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{eventually, get, post, serve};
+use common::{eventually, get, post, serve, serve_with};
 use petstore_example::gateway::Fault;
 use petstore_example::Settings;
 use std::time::Duration;
@@ -393,4 +393,37 @@ async fn a_failed_save_refunds_the_payment_and_gives_the_stock_back() {
             .status,
         201
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_over_the_rate_limit_is_429_with_retry_after() {
+    // One charge per 1000 s: the second order finds no turn.
+    let s = serve_with(
+        Settings::default(),
+        &[
+            ("payment_gateway", "rate_limit_per_second", 0.001),
+            ("payment_gateway", "rate_limit_burst", 1.0),
+        ],
+    )
+    .await;
+    assert_eq!(
+        post(s.addr, "/orders", &order("alice", 2, 19.99))
+            .await
+            .status,
+        201
+    );
+    let limited = post(s.addr, "/orders", &order("alice", 2, 19.99)).await;
+    assert_eq!(limited.status, 429, "{:?}", limited.body);
+    assert!(
+        limited.error().contains("rate limit"),
+        "{}",
+        limited.error()
+    );
+    let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((990..=1000).contains(&retry_after), "{retry_after}");
+    let snapshot = get(s.addr, "/health/resilience").await;
+    let gateway = &snapshot.body["dependencies"]["payment_gateway"];
+    assert_eq!(gateway["bulkhead"]["rate_limited_requests"], 1);
+    assert_eq!(gateway["rate_limiter"]["available_permits"], 0);
+    assert_eq!(gateway["circuit_breaker"]["failure_count"], 0);
 }

@@ -4,7 +4,7 @@ use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::CircuitBreaker;
 use crate::config::DependencyConfig;
 use crate::fallback::FallbackStats;
-use crate::rate_limiter::RateLimiter;
+use crate::rate_limiter::{RateLimiter, Shared};
 use crate::retry::Retry;
 use crate::stats::Stats;
 use std::ops::Deref;
@@ -35,11 +35,14 @@ impl Dependency {
         config: DependencyConfig,
         operations: Vec<&'static str>,
         flags: SiteFlags,
+        shared: &Shared,
     ) -> Self {
         Dependency {
             bulkhead: Bulkhead::new(&config.name, config.bulkhead),
             breaker: config.circuit_breaker.map(CircuitBreaker::new),
-            rate_limiter: config.rate_limit.map(RateLimiter::new),
+            rate_limiter: config
+                .rate_limit
+                .map(|r| RateLimiter::new(r, &config.name, shared)),
             retry: config.retry.filter(|_| flags.idempotent).map(Retry::new),
             fallback: flags.fallback.then(FallbackStats::default),
             stats: Stats::default(),

@@ -150,13 +150,18 @@ impl Runtime {
             flags.idempotent |= site.idempotent;
             flags.fallback |= site.fallback;
         }
+        let cluster_scoped = configs.values().any(|c| {
+            c.rate_limit
+                .is_some_and(|r| r.scope == crate::rate_limiter::RateLimitScope::Cluster)
+        });
+        let shared = crate::rate_limiter::Shared::new(config.cluster(), cluster_scoped);
         let dependencies: BTreeMap<String, Arc<Dependency>> = configs
             .into_iter()
             .map(|(name, cfg)| {
                 let (mut ops, flags) = operations.remove(name.as_str()).unwrap_or_default();
                 ops.sort_unstable();
                 ops.dedup();
-                (name, Arc::new(Dependency::new(cfg, ops, flags)))
+                (name, Arc::new(Dependency::new(cfg, ops, flags, &shared)))
             })
             .collect();
         let by_site = sites()

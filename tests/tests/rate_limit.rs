@@ -199,3 +199,36 @@ fn rate_limit_mistakes_are_located_errors() {
         assert!(err.to_string().contains(says), "{err}");
     }
 }
+
+#[test]
+fn string_values_read_the_environment_and_an_unset_variable_is_a_located_error() {
+    let yaml = |url: &str| {
+        format!(
+            "resilience:\n  cluster:\n    redis_url: \"{url}\"\n  external_dependencies:\n    \
+             limited: {{ type: database }}\n    waits: {{ type: database }}\n    retried: {{ type: database }}\n"
+        )
+    };
+    let err = Runtime::from_yaml_str(&yaml("${RESILIENCE_TEST_SURELY_UNSET}"))
+        .err()
+        .expect("refused");
+    // serde places a value's own error at its mapping, on the value's line.
+    assert_eq!(err.path(), Some("resilience.cluster"), "{err}");
+    assert_eq!(err.line(), Some(3), "the redis_url line: {err}");
+    assert!(
+        err.to_string()
+            .contains("the environment variable RESILIENCE_TEST_SURELY_UNSET is not set"),
+        "{err}"
+    );
+    Runtime::from_yaml_str(&yaml(
+        "${RESILIENCE_TEST_SURELY_UNSET:-redis://127.0.0.1:6379}",
+    ))
+    .expect("a default stands in");
+    let err = Runtime::from_yaml_str(&yaml("redis://${NOT A NAME}@x"))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("does not name an environment variable"),
+        "{err}"
+    );
+}

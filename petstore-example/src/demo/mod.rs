@@ -1,4 +1,4 @@
-//! The seed's five scenarios and a sixth for recovery, run against the real code paths on embedded
+//! The seed's five scenarios, a sixth for recovery and a seventh for rate limits, run against the real code paths on embedded
 //! defaults: a fresh SQLite file, the in-process cache, the outbox, the
 //! in-process gateway and the recommender. Every number printed is read from
 //! the runtime's snapshot or measured here.
@@ -65,7 +65,23 @@ pub struct DemoReport {
     pub events: EventsStatus,
     pub health: HealthSnapshot,
     pub recovery: RecoveryScenario,
+    pub rate_limit: RateLimitScenario,
     pub health_path: PathBuf,
+}
+
+/// A burst of charges against the payment gateway's rate limit.
+#[derive(Debug, Serialize)]
+pub struct RateLimitScenario {
+    pub attempted: u64,
+    /// Successful charges, from the snapshot.
+    pub admitted: u64,
+    /// Refused by the rate limiter, from the snapshot.
+    pub rate_limited: u64,
+    /// Charge requests the gateway received.
+    pub gateway_requests: u64,
+    pub elapsed_ms: f64,
+    /// The `Retry-After` the first refusal carried, in ms.
+    pub first_retry_after_ms: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -195,7 +211,7 @@ async fn pay(
     step
 }
 
-/// Runs the six scenarios. `say` receives the human-readable lines.
+/// Runs the seven scenarios. `say` receives the human-readable lines.
 pub async fn run(
     seed: u64,
     health_out: PathBuf,
@@ -239,6 +255,7 @@ async fn scenarios(
     let events = scenarios::quiesce(store, rt).await?;
     let health = scenarios::final_health(rt, &events, &health_out, say)?;
     let recovery = scenarios::recovery(store, rt, gateway, say).await?;
+    let rate_limit = scenarios::rate_limit(store, rt, gateway, say).await?;
     Ok(DemoReport {
         basic,
         bulkhead,
@@ -247,6 +264,7 @@ async fn scenarios(
         events,
         health,
         recovery,
+        rate_limit,
         health_path: health_out,
     })
 }

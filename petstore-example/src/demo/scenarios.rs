@@ -388,3 +388,52 @@ pub(super) async fn recovery(
         charge_requests,
     })
 }
+
+/// Scenario 7, rate limiting: a burst of payments above the provider's
+/// limit. The figures are the snapshot's changes across the burst.
+pub(super) async fn rate_limit(
+    store: &Petstore,
+    rt: &Runtime,
+    gateway: &Gateway,
+    say: &mut impl FnMut(String),
+) -> Result<RateLimitScenario, String> {
+    let limit = rt
+        .dependency_config("payment_gateway")
+        .and_then(|c| c.rate_limit)
+        .ok_or("payment_gateway has no rate limit in this configuration")?;
+    say(format!(
+        "\n7. Rate limit: 30 charges as fast as they go, against payment_gateway's {}/s (burst {})",
+        limit.rate_per_second, limit.burst
+    ));
+    let counts = |rt: &Runtime| {
+        let b = &rt.health_snapshot().dependencies["payment_gateway"].bulkhead;
+        (b.successful_requests, b.rate_limited_requests)
+    };
+    let (ok_before, limited_before) = counts(rt);
+    let requests_before = gateway.stats().requests;
+    let start = Instant::now();
+    let mut first_retry_after = None;
+    for i in 0..30 {
+        let charge = crate::gateway::charge(store.gateway.clone(), format!("demo-burst-{i}"), 100);
+        if let Err(DepError::Resilience(e)) = charge.await {
+            if e.is_rate_limited() && first_retry_after.is_none() {
+                first_retry_after = e.retry_after().map(ms);
+            }
+        }
+    }
+    let elapsed_ms = ms(start.elapsed());
+    let (ok_after, limited_after) = counts(rt);
+    let scenario = RateLimitScenario {
+        attempted: 30,
+        admitted: ok_after - ok_before,
+        rate_limited: limited_after - limited_before,
+        gateway_requests: gateway.stats().requests - requests_before,
+        elapsed_ms,
+        first_retry_after_ms: first_retry_after,
+    };
+    say(format!(
+        "   in {elapsed_ms} ms, from the snapshot: {} charged, {} rate limited (HTTP 429, Retry-After); the gateway saw {} requests",
+        scenario.admitted, scenario.rate_limited, scenario.gateway_requests
+    ));
+    Ok(scenario)
+}

@@ -43,11 +43,17 @@ pub struct Served {
 
 /// Starts the app with `settings` (a fresh SQLite file unless given) and
 /// serves it on a loopback port inside its own runtime.
-pub async fn serve(mut settings: Settings) -> Served {
+pub async fn serve(settings: Settings) -> Served {
+    serve_with(settings, &[]).await
+}
+
+/// Like [`serve`], with more `(dependency, key, value)` overrides.
+pub async fn serve_with(mut settings: Settings, more: &[(&str, &str, f64)]) -> Served {
     if settings.database_url.is_none() {
         settings.database_url = Some(sqlite_url());
     }
-    let rt = Runtime::from_yaml_str(&config_with(&FAST)).unwrap();
+    let overrides: Vec<_> = FAST.iter().chain(more).copied().collect();
+    let rt = Runtime::from_yaml_str(&config_with(&overrides)).unwrap();
     // In the runtime's scope, so the app's workers count in it too.
     let app = rt.scope(App::start(settings)).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -302,7 +302,7 @@ pub(crate) async fn take_turn(
     limiter: &RateLimiter,
     guard: &mut Guard<'_>,
 ) -> Result<(), ResilienceError> {
-    match limiter.take_turn() {
+    match limiter.take_turn().await {
         Ok(turn) if turn.wait.is_zero() => Ok(()),
         Ok(turn) => {
             let mut waiting = TurnGuard {

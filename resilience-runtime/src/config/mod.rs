@@ -105,7 +105,6 @@ impl Config {
     }
 
     /// The shared backend of cluster-scope rate limits, if configured.
-    #[allow(dead_code)] // the cluster limiter, next, reads it
     pub(crate) fn cluster(&self) -> Option<crate::rate_limiter::ClusterConfig> {
         let section = self.section.cluster.as_ref()?;
         Some(crate::rate_limiter::ClusterConfig {

@@ -243,7 +243,7 @@ fn resolve_rate_limit(
                 .into(),
         ));
     }
-    if scope == RateLimitScope::Cluster {
+    if scope == RateLimitScope::Cluster && !cfg!(feature = "cluster") {
         // Refused rather than run locally: a limit that is silently per
         // instance would admit `instances` times the rate.
         return Err(ConfigError::value(
@@ -254,7 +254,9 @@ fn resolve_rate_limit(
                 dep.is_some_and(|d| d.rate_limit_scope.is_some()),
                 true,
             ),
-            "the cluster limiter is not built yet: use rate_limit_scope: local".into(),
+            "this build has no cluster limiter: enable the `cluster` feature of \
+             resilience-runtime, or use rate_limit_scope: local"
+                .into(),
         ));
     }
     Ok(Some(RateLimitConfig {

@@ -797,3 +797,35 @@ fn layers_are_bounded() {
     assert!(e.to_string().contains("17 layers is more than 16"), "{e}");
     assert!(layered(&vec![""; layers::MAX_LAYERS]).is_ok());
 }
+
+#[test]
+fn interpolation_reads_variables_and_defaults_and_never_echoes_a_value() {
+    use super::values::interpolate;
+    let env = |name: &str| (name == "PASS").then(|| "s3cret".to_owned());
+    assert_eq!(
+        interpolate("redis://:${PASS}@h:${PORT:-6379}/0", env).unwrap(),
+        "redis://:s3cret@h:6379/0"
+    );
+    assert_eq!(interpolate("no variables", env).unwrap(), "no variables");
+    let unset = interpolate("${MISSING}", env).unwrap_err();
+    assert!(unset.contains("MISSING is not set"), "{unset}");
+    for bad in ["${}", "${1X}", "${A-B}", "${OPEN"] {
+        let e = interpolate(bad, env).unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+    let long = "x".repeat(5000);
+    assert!(interpolate(&long, env).is_err(), "bounded");
+}
+
+/// Without the feature a cluster limit would silently be one per instance:
+/// it is refused instead.
+#[cfg(not(feature = "cluster"))]
+#[test]
+fn a_cluster_scope_needs_the_cluster_feature() {
+    let (path, line, text) = invalid(
+        "resilience:\n  cluster: { redis_url: \"redis://127.0.0.1\" }\n  external_dependencies:\n    p: { type: external_api, rate_limit_per_second: 5,\n         rate_limit_scope: cluster }\n",
+    );
+    assert_eq!(path, "resilience.external_dependencies.p.rate_limit_scope");
+    assert_eq!(line, Some(5));
+    assert!(text.contains("enable the `cluster` feature"), "{text}");
+}

@@ -9,6 +9,9 @@
 //! one per interval. The TAT lives in one `AtomicU64`, updated by a CAS
 //! loop: no lock, no allocation.
 
+#[cfg(feature = "cluster")]
+mod cluster;
+
 use crate::clock::Clock;
 use crate::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -53,7 +56,6 @@ impl RateLimitConfig {
 }
 
 /// The backend that cluster-scope limits share.
-#[allow(dead_code)] // the cluster limiter, next, reads it
 #[derive(Clone, PartialEq)]
 pub(crate) struct ClusterConfig {
     /// May hold a password: never shown (see `Debug`).
@@ -73,16 +75,44 @@ impl std::fmt::Debug for ClusterConfig {
     }
 }
 
+/// What a runtime's limiters share: the connection to the cluster backend,
+/// made when some dependency has the cluster scope.
+#[derive(Default)]
+pub(crate) struct Shared {
+    #[cfg(feature = "cluster")]
+    backend: Option<std::sync::Arc<cluster::Backend>>,
+}
+
+impl Shared {
+    pub(crate) fn new(cluster: Option<ClusterConfig>, needed: bool) -> Shared {
+        #[cfg(feature = "cluster")]
+        {
+            Shared {
+                backend: cluster
+                    .filter(|_| needed)
+                    .map(|c| std::sync::Arc::new(cluster::Backend::new(c))),
+            }
+        }
+        #[cfg(not(feature = "cluster"))]
+        {
+            let _ = (cluster, needed);
+            Shared {}
+        }
+    }
+}
+
 /// A dependency's limiter as the call path uses it.
 pub(crate) struct RateLimiter {
     pub(crate) config: RateLimitConfig,
     /// The local limiter; for the cluster scope, the fallback at the rate
     /// over `cluster_instances`.
     local: Gcra,
+    #[cfg(feature = "cluster")]
+    cluster: Option<cluster::ClusterLimiter>,
 }
 
 impl RateLimiter {
-    pub(crate) fn new(config: RateLimitConfig) -> Self {
+    pub(crate) fn new(config: RateLimitConfig, dependency: &str, shared: &Shared) -> Self {
         let local_rate = match config.scope {
             RateLimitScope::Local => config.rate_per_second,
             RateLimitScope::Cluster => config.rate_per_second / f64::from(config.cluster_instances),
@@ -92,16 +122,38 @@ impl RateLimiter {
             ..config
         }
         .interval_nanos();
+        #[cfg(not(feature = "cluster"))]
+        let _ = (dependency, shared);
         RateLimiter {
             config,
             local: Gcra::new(interval, config.burst),
+            #[cfg(feature = "cluster")]
+            cluster: match (config.scope, &shared.backend) {
+                (RateLimitScope::Cluster, Some(backend)) => Some(cluster::ClusterLimiter::new(
+                    backend.clone(),
+                    dependency,
+                    config.interval_nanos(),
+                    config.burst,
+                    config.max_wait,
+                )),
+                _ => None,
+            },
         }
     }
 
     /// Takes a turn: `Ok` with how long to wait for it (zero: go now), or
-    /// the refusal with the time until a turn would come.
+    /// the refusal with the time until a turn would come. The cluster scope
+    /// asks Redis, and the local limiter when Redis cannot answer.
     #[inline]
-    pub(crate) fn take_turn(&self) -> Result<Reservation, NotYet> {
+    pub(crate) async fn take_turn(&self) -> Result<Reservation, NotYet> {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = &self.cluster {
+            match cluster.decide().await {
+                cluster::Decision::Turn(wait) => return Ok(Reservation { wait, taken: None }),
+                cluster::Decision::Refused(not_yet) => return Err(not_yet),
+                cluster::Decision::Unavailable => {}
+            }
+        }
         self.local.reserve(self.config.max_wait)
     }
 
@@ -110,18 +162,27 @@ impl RateLimiter {
         self.local.cancel(turn)
     }
 
-    /// Calls that could start now without waiting.
+    /// Calls that could start now without waiting, as the local limiter
+    /// sees it (for the cluster scope: its fallback's share).
     pub(crate) fn available(&self) -> u32 {
         self.local.available()
     }
 
     /// Whether decisions are made by Redis now.
     pub(crate) fn on_redis(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = &self.cluster {
+            return cluster.healthy();
+        }
         false
     }
 
     /// False while a cluster limiter cannot reach its backend.
     pub(crate) fn backend_healthy(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = &self.cluster {
+            return cluster.healthy();
+        }
         true
     }
 }
@@ -177,7 +238,7 @@ impl Gcra {
                 Ok(_) => {
                     return Ok(Reservation {
                         wait: Duration::from_nanos(wait),
-                        taken: next,
+                        taken: Some(next),
                     })
                 }
                 Err(actual) => tat = actual,
@@ -187,14 +248,17 @@ impl Gcra {
 
     /// Gives back a turn that was never used (its caller stopped waiting),
     /// when no later caller has taken a turn after it; otherwise the turn
-    /// stays spent, which only ever admits fewer calls.
+    /// stays spent, which only ever admits fewer calls. (A turn Redis gave
+    /// is not given back.)
     pub(crate) fn cancel(&self, reservation: &Reservation) {
-        let _ = self.tat.compare_exchange(
-            reservation.taken,
-            reservation.taken - self.interval,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        if let Some(taken) = reservation.taken {
+            let _ = self.tat.compare_exchange(
+                taken,
+                taken - self.interval,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
     }
 
     /// Calls that could start now without waiting, at most `burst`.
@@ -215,8 +279,8 @@ impl Gcra {
 pub(crate) struct Reservation {
     /// How long until the turn comes.
     pub wait: Duration,
-    /// The TAT this turn set, to give it back.
-    taken: u64,
+    /// The local TAT this turn set, to give it back.
+    taken: Option<u64>,
 }
 
 #[cfg(all(test, not(loom)))]
