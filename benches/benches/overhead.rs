@@ -35,7 +35,92 @@ resilience:
     bench_open: { type: database, circuit_breaker_failure_threshold: 1, circuit_breaker_timeout: 86400 }
     bench_pool: { type: external_api, bulkhead_type: thread_pool, max_workers: 1, timeout_seconds: 10 }
     bench_retry: { type: database, max_concurrent: 1024, timeout_seconds: 10, max_retry_attempts: 3 }
+    bench_limited: { type: database, max_concurrent: 1024, timeout_seconds: 10,
+                     rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
+    bench_paced: { type: database, max_concurrent: 1024, timeout_seconds: 10,
+                   rate_limit_per_second: 0.001, rate_limit_burst: 1 }
 ";
+
+/// Calls per fresh limiter: fewer than its burst, so every call is admitted.
+const CHUNK: u64 = 500_000;
+
+/// Times `iters` calls of `call` in a scope of its own, starting a fresh
+/// runtime (so fresh limiters) every [`CHUNK`] calls; only the calls count.
+fn bench_fresh<Fut>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    rt: &tokio::runtime::Runtime,
+    call: fn(u64) -> Fut,
+) where
+    Fut: Future<Output = Result<u64, BenchError>>,
+{
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(CHUNK);
+                left -= n;
+                let scoped = resilience_runtime::Runtime::from_yaml_str(CONFIG).unwrap();
+                total += rt.block_on(scoped.scope(async move {
+                    let start = Instant::now();
+                    for i in 0..n {
+                        black_box(call(black_box(i)).await.unwrap());
+                    }
+                    start.elapsed()
+                }));
+            }
+            total
+        })
+    });
+}
+
+/// The local limiter per decision, against governor's, both admitting
+/// everything (a fresh limiter every [`CHUNK`] calls, below its burst) and
+/// both refusing everything.
+fn rate_limiting(c: &mut Criterion) {
+    use governor::{Quota, RateLimiter};
+    use std::num::NonZeroU32;
+    let rt = current_thread();
+    let mut group = c.benchmark_group("rate_limiter");
+    bench_fresh(&mut group, "annotated_without_limiter", &rt, annotated);
+    bench_fresh(&mut group, "annotated_admitted", &rt, limited);
+    let million = NonZeroU32::new(1_000_000).unwrap();
+    group.bench_function("governor_admitted", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(CHUNK);
+                left -= n;
+                let limiter = RateLimiter::direct(Quota::per_second(million).allow_burst(million));
+                let start = Instant::now();
+                for _ in 0..n {
+                    assert!(black_box(limiter.check()).is_ok());
+                }
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    rt.block_on(async {
+        paced(0).await.unwrap();
+        assert!(paced(0).await.is_err(), "the one turn is taken");
+    });
+    bench_async(&mut group, "annotated_refused", &rt, paced);
+    let governor = RateLimiter::direct(Quota::per_hour(NonZeroU32::new(1).unwrap()));
+    assert!(governor.check().is_ok());
+    group.bench_function("governor_refused", |b| {
+        b.iter(|| assert!(black_box(governor.check()).is_err()))
+    });
+    // What our decision pays and governor's does not: a read of tokio's
+    // clock (std's Instant here), which keeps paused-time tests exact.
+    let anchor = tokio::time::Instant::now();
+    group.bench_function("tokio_clock_read", |b| {
+        b.iter(|| black_box(tokio::time::Instant::now().saturating_duration_since(anchor)))
+    });
+    group.finish();
+}
 
 async fn direct(x: u64) -> Result<u64, BenchError> {
     Ok(x + 1)
@@ -86,6 +171,16 @@ async fn short_circuited(fail: bool) -> Result<u64, BenchError> {
 
 #[resilience_runtime::api_call(dependency = "bench_pool")]
 fn on_pool(x: u64) -> Result<u64, BenchError> {
+    Ok(x + 1)
+}
+
+#[database_call(dependency = "bench_limited")]
+async fn limited(x: u64) -> Result<u64, BenchError> {
+    Ok(x + 1)
+}
+
+#[database_call(dependency = "bench_paced")]
+async fn paced(x: u64) -> Result<u64, BenchError> {
     Ok(x + 1)
 }
 
@@ -424,6 +519,7 @@ fn all(c: &mut Criterion) {
     ready_and_pending(c);
     retry(c);
     saying_no(c);
+    rate_limiting(c);
     contention(c);
     thread_pool_hop(c);
 }

@@ -12,7 +12,8 @@
 //!
 //! Kinds: `plain` (no retries configured), `pending` (the same, pending once
 //! before it succeeds, so its timer is armed), `idempotent` (three retries
-//! configured, the first attempt succeeds). The sites live in this one
+//! configured, the first attempt succeeds), `limited` (a rate limiter that
+//! admits every call). The sites live in this one
 //! binary, as in a real service with many sites.
 
 use resilience_runtime::{database_call, ResilienceError};
@@ -37,6 +38,12 @@ async fn pending(x: u64) -> Result<u64, CallError> {
     Ok(x + 1)
 }
 
+/// Admitted by a rate limiter whose burst outlasts the run.
+#[database_call(dependency = "limited")]
+async fn limited(x: u64) -> Result<u64, CallError> {
+    Ok(x + 1)
+}
+
 #[database_call(dependency = "retried", idempotent)]
 async fn idempotent(x: u64) -> Result<u64, CallError> {
     Ok(x + 1)
@@ -47,11 +54,13 @@ resilience:
   external_dependencies:
     plain: { type: database, max_concurrent: 1024, timeout_seconds: 10 }
     retried: { type: database, max_concurrent: 1024, timeout_seconds: 10, max_retry_attempts: 3 }
+    limited: { type: database, max_concurrent: 1024, timeout_seconds: 10,
+               rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
 ";
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: instructions plain|pending|idempotent CALLS";
+    let usage = "usage: instructions plain|pending|idempotent|limited CALLS";
     let kind = args.next().expect(usage);
     let calls: u64 = args.next().and_then(|n| n.parse().ok()).expect(usage);
     resilience_runtime::init_from_yaml_str(CONFIG).expect("config");
@@ -67,6 +76,7 @@ fn main() {
                 "plain" => plain(x).await,
                 "pending" => pending(x).await,
                 "idempotent" => idempotent(x).await,
+                "limited" => limited(x).await,
                 _ => panic!("{usage}"),
             }
             .expect("succeeds");

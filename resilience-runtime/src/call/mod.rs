@@ -95,9 +95,12 @@ macro_rules! attempt_steps {
         };
         guard.first_of_retried = $first;
         if let Some(limiter) = &$dep.rate_limiter {
-            match $crate::call::take_turn(limiter, &mut guard).await {
-                Ok(()) => {}
-                Err($refused) => $on_refused,
+            // A turn that is due now is decided without an await.
+            if let Some(turn) = $crate::call::turn_unless_now(limiter) {
+                match $crate::call::take_turn(limiter, &mut guard, turn).await {
+                    Ok(()) => {}
+                    Err($refused) => $on_refused,
+                }
             }
         }
         let $crate::bulkhead::Bulkhead::Semaphore(semaphore) = &$dep.bulkhead else {
@@ -243,7 +246,9 @@ where
 {
     let mut guard = Guard::new(dep, site)?;
     if let Some(limiter) = &dep.rate_limiter {
-        take_turn(limiter, &mut guard).await?;
+        if let Some(turn) = turn_unless_now(limiter) {
+            take_turn(limiter, &mut guard, turn).await?;
+        }
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     // A job whose caller already gave up (timed out or cancelled) is skipped.
@@ -295,26 +300,62 @@ where
     }
 }
 
-/// The rate limiter's step: a turn now, a wait for one (on tokio's clock,
-/// holding no slot; a caller that stops waiting gives its turn back), or a
-/// refusal, counted.
+/// The rate limiter's step, first half: `None` when a local turn is due
+/// now (the call goes on at once), else what [`take_turn`] finishes.
+#[inline]
+pub(crate) fn turn_unless_now(
+    limiter: &RateLimiter,
+) -> Option<Option<Result<Reservation, NotYet>>> {
+    match limiter.local_turn() {
+        Some(Ok(turn)) if turn.wait.is_zero() => None,
+        other => Some(other),
+    }
+}
+
+/// The rate limiter's step, second half: a wait for a local turn (on
+/// tokio's clock, holding no slot; a caller that stops waiting gives its
+/// turn back), Redis's decision for the cluster scope, or a refusal,
+/// counted.
 pub(crate) async fn take_turn(
     limiter: &RateLimiter,
     guard: &mut Guard<'_>,
+    local: Option<Result<Reservation, NotYet>>,
 ) -> Result<(), ResilienceError> {
-    match limiter.take_turn().await {
-        Ok(turn) if turn.wait.is_zero() => Ok(()),
+    let turn = match local {
+        Some(turn) => turn,
+        None => cluster_turn(limiter).await,
+    };
+    match turn {
         Ok(turn) => {
-            let mut waiting = TurnGuard {
-                limiter,
-                turn: Some(turn),
-            };
-            crate::clock::sleep(waiting.turn.as_ref().map_or(Duration::ZERO, |t| t.wait)).await;
-            waiting.turn = None;
+            wait_for(limiter, turn).await;
             Ok(())
         }
         Err(NotYet(retry_after)) => Err(guard.rate_limited(retry_after)),
     }
+}
+
+#[cfg(feature = "cluster")]
+async fn cluster_turn(limiter: &RateLimiter) -> Result<Reservation, NotYet> {
+    limiter.cluster_turn().await
+}
+
+#[cfg(not(feature = "cluster"))]
+async fn cluster_turn(_: &RateLimiter) -> Result<Reservation, NotYet> {
+    unreachable!("without the cluster feature every limiter decides locally")
+}
+
+/// Waits for a turn that is not yet due, giving it back if dropped.
+async fn wait_for(limiter: &RateLimiter, turn: Reservation) {
+    if turn.wait.is_zero() {
+        return;
+    }
+    let wait = turn.wait;
+    let mut waiting = TurnGuard {
+        limiter,
+        turn: Some(turn),
+    };
+    crate::clock::sleep(wait).await;
+    waiting.turn = None;
 }
 
 /// A turn being waited for; given back if the wait is dropped.

@@ -107,6 +107,8 @@ pub(crate) struct RateLimiter {
     /// The local limiter; for the cluster scope, the fallback at the rate
     /// over `cluster_instances`.
     local: Gcra,
+    /// `config.max_wait` in nanoseconds, computed once.
+    max_wait: u64,
     #[cfg(feature = "cluster")]
     cluster: Option<cluster::ClusterLimiter>,
 }
@@ -127,6 +129,7 @@ impl RateLimiter {
         RateLimiter {
             config,
             local: Gcra::new(interval, config.burst),
+            max_wait: config.max_wait.as_nanos().min(u128::from(u64::MAX)) as u64,
             #[cfg(feature = "cluster")]
             cluster: match (config.scope, &shared.backend) {
                 (RateLimitScope::Cluster, Some(backend)) => Some(cluster::ClusterLimiter::new(
@@ -141,12 +144,20 @@ impl RateLimiter {
         }
     }
 
-    /// Takes a turn: `Ok` with how long to wait for it (zero: go now), or
-    /// the refusal with the time until a turn would come. The cluster scope
-    /// asks Redis, and the local limiter when Redis cannot answer.
+    /// The local decision, or `None` when Redis decides (the cluster scope).
     #[inline]
-    pub(crate) async fn take_turn(&self) -> Result<Reservation, NotYet> {
+    pub(crate) fn local_turn(&self) -> Option<Result<Reservation, NotYet>> {
         #[cfg(feature = "cluster")]
+        if self.cluster.is_some() {
+            return None;
+        }
+        Some(self.local.reserve(self.max_wait))
+    }
+
+    /// Takes a turn from Redis, or from the local limiter when Redis cannot
+    /// answer. Only for the cluster scope (see [`RateLimiter::local_turn`]).
+    #[cfg(feature = "cluster")]
+    pub(crate) async fn cluster_turn(&self) -> Result<Reservation, NotYet> {
         if let Some(cluster) = &self.cluster {
             match cluster.decide().await {
                 cluster::Decision::Turn(wait) => return Ok(Reservation { wait, taken: None }),
@@ -154,7 +165,7 @@ impl RateLimiter {
                 cluster::Decision::Unavailable => {}
             }
         }
-        self.local.reserve(self.config.max_wait)
+        self.local.reserve(self.max_wait)
     }
 
     /// Gives back a turn its caller stopped waiting for.
@@ -213,16 +224,15 @@ impl Gcra {
     /// Takes a turn now, or says how long until one comes.
     #[cfg(test)]
     pub(crate) fn try_acquire(&self) -> Result<(), NotYet> {
-        self.reserve(Duration::ZERO).map(|_| ())
+        self.reserve(0).map(|_| ())
     }
 
-    /// Takes the next turn if it comes within `max_wait`: `Ok(wait)` is how
+    /// Takes the next turn if it comes within `max_wait` nanoseconds: `Ok(wait)` is how
     /// long the caller must wait for it (zero: go now). The turn is taken at
     /// once, so waiting callers queue in arrival order and hold no slot.
     #[inline]
-    pub(crate) fn reserve(&self, max_wait: Duration) -> Result<Reservation, NotYet> {
+    pub(crate) fn reserve(&self, max_wait: u64) -> Result<Reservation, NotYet> {
         let now = self.clock.nanos();
-        let max_wait = max_wait.as_nanos().min(u128::from(u64::MAX)) as u64;
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let earliest = tat.saturating_sub(self.tolerance);

@@ -68,25 +68,31 @@ fn a_fractional_rate_spaces_calls_by_more_than_a_second() {
 fn waiting_callers_take_turns_in_order_and_a_cancelled_turn_comes_back() {
     paused().block_on(async {
         let limiter = gcra(10.0, 1);
-        let first = limiter.reserve(ms(250)).unwrap();
-        let second = limiter.reserve(ms(250)).unwrap();
-        let third = limiter.reserve(ms(250)).unwrap();
+        let first = limiter.reserve(ms(250).as_nanos() as u64).unwrap();
+        let second = limiter.reserve(ms(250).as_nanos() as u64).unwrap();
+        let third = limiter.reserve(ms(250).as_nanos() as u64).unwrap();
         assert_eq!(
             (first.wait, second.wait, third.wait),
             (ms(0), ms(100), ms(200))
         );
         assert_eq!(
-            limiter.reserve(ms(250)).unwrap_err(),
+            limiter.reserve(ms(250).as_nanos() as u64).unwrap_err(),
             NotYet(ms(300)),
             "past the longest wait: refused, with the time it would take"
         );
         // The last waiter gives up: its turn is the next one again.
         limiter.cancel(&third);
-        assert_eq!(limiter.reserve(ms(250)).unwrap().wait, ms(200));
+        assert_eq!(
+            limiter.reserve(ms(250).as_nanos() as u64).unwrap().wait,
+            ms(200)
+        );
         // A middle one cannot give its turn back without moving the later
         // ones; its turn stays spent, which only admits fewer calls.
         limiter.cancel(&second);
-        assert_eq!(limiter.reserve(ms(1000)).unwrap().wait, ms(300));
+        assert_eq!(
+            limiter.reserve(ms(1000).as_nanos() as u64).unwrap().wait,
+            ms(300)
+        );
     });
 }
 
