@@ -6,9 +6,8 @@ use resilience_runtime::{
     database_call, init_from_file, init_from_yaml_str, BulkheadConfig, ConfigError, ConfigSource,
     Runtime,
 };
-use resilience_tests::TestError;
+use resilience_tests::{Logs, TestError};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const GET_PET_LINE: u32 = line!() + 1;
@@ -19,10 +18,12 @@ async fn get_pet(id: u64) -> Result<u64, TestError> {
 
 #[tokio::test]
 async fn defaults_before_init_then_the_configured_runtime_which_is_never_replaced() {
-    let warnings = Warnings::install();
+    let logs = Logs::default();
+    tracing::subscriber::set_global_default(logs.clone()).unwrap();
+    let warnings = || logs.take(tracing::Level::WARN);
     // Before any initialisation: the database kind's built-in defaults.
     assert_eq!(get_pet(1).await, Ok(1));
-    let said = warnings.take();
+    let said = warnings();
     assert_eq!(said.len(), 1, "{said:?}");
     let site = format!("tests/tests/global_runtime.rs:{GET_PET_LINE}");
     assert!(
@@ -33,7 +34,7 @@ async fn defaults_before_init_then_the_configured_runtime_which_is_never_replace
     );
     assert!(said[0].contains("RESILIENCE_STRICT=1"), "{said:?}");
     assert_eq!(get_pet(1).await, Ok(1));
-    assert!(warnings.take().is_empty(), "said once");
+    assert!(warnings().is_empty(), "said once");
     let before = resilience_runtime::health_snapshot();
     let db = &before.dependencies["petstore_database"];
     assert_eq!(db.bulkhead.max_concurrent, Some(10));
@@ -58,7 +59,7 @@ async fn defaults_before_init_then_the_configured_runtime_which_is_never_replace
 
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/enhanced_config.yaml");
     let rt: &'static Runtime = init_from_file(&path).unwrap();
-    let said = warnings.take();
+    let said = warnings();
     assert!(
         said.len() == 1
             && said[0].contains("initialised after calls already ran on the built-in defaults"),
@@ -140,49 +141,4 @@ async fn defaults_before_init_then_the_configured_runtime_which_is_never_replace
         2,
         "still the first"
     );
-}
-
-/// Collects the messages of `WARN` events, as any `tracing` subscriber of
-/// the service would receive them.
-#[derive(Clone, Default)]
-struct Warnings(Arc<Mutex<Vec<String>>>);
-
-impl Warnings {
-    fn install() -> Self {
-        let warnings = Warnings::default();
-        tracing::subscriber::set_global_default(warnings.clone()).unwrap();
-        warnings
-    }
-
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.lock().unwrap())
-    }
-}
-
-impl tracing::Subscriber for Warnings {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct Message<'a>(&'a mut String);
-        impl tracing::field::Visit for Message<'_> {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    *self.0 = format!("{value:?}");
-                }
-            }
-        }
-        if *event.metadata().level() == tracing::Level::WARN {
-            let mut message = String::new();
-            event.record(&mut Message(&mut message));
-            self.0.lock().unwrap().push(message);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }

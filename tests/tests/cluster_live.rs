@@ -1,12 +1,12 @@
 //! The cluster rate limiter against this machine's Redis (127.0.0.1:6379).
-//! Gated: `cargo test -p resilience-runtime --features cluster --test
+//! Gated: `cargo test -p resilience-tests --features cluster --test
 //! cluster_live -- --ignored --test-threads=1` (one at a time: one test
 //! pauses Redis). Each test fails, not skips, when Redis is missing.
 
 #![cfg(feature = "cluster")]
 
 use resilience_runtime::{database_call, ResilienceError, Runtime};
-use std::sync::{Arc, Mutex};
+use resilience_tests::Logs;
 use std::time::{Duration, Instant};
 
 const REDIS: &str = "redis://127.0.0.1:6379";
@@ -181,7 +181,7 @@ fn a_wrong_redis_url_starts_on_the_fallback_and_never_shows_its_password() {
     for r in &results[1..] {
         assert!(r.as_ref().unwrap_err().is_rate_limited(), "{r:?}");
     }
-    let said = logs.0.lock().unwrap().join("\n");
+    let said = logs.take(tracing::Level::WARN).join("\n");
     assert!(
         said.contains("cannot use Redis"),
         "the outage is logged: {said}"
@@ -194,32 +194,4 @@ fn a_wrong_redis_url_starts_on_the_fallback_and_never_shows_its_password() {
     ] {
         assert!(!text.contains(secret), "the password leaked: {text}");
     }
-}
-
-/// Every event's message, as a service's subscriber would receive it.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<String>>>);
-
-impl tracing::Subscriber for Logs {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct All<'a>(&'a mut String);
-        impl tracing::field::Visit for All<'_> {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                self.0.push_str(&format!("{}={value:?} ", field.name()));
-            }
-        }
-        let mut text = String::new();
-        event.record(&mut All(&mut text));
-        self.0.lock().unwrap().push(text);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
