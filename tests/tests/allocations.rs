@@ -6,7 +6,7 @@
 //! budget and deadline, and a fallback.
 
 use resilience_runtime::{database_call, Runtime};
-use resilience_tests::TestError;
+use resilience_tests::{health, TestError};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +45,14 @@ resilience:
              retry_budget_min_per_second: 1000000 }
     limited: { type: database, rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
     paced: { type: database, rate_limit_per_second: 1, rate_limit_max_wait_seconds: 0 }
+    queued: { type: database, rate_limit_per_second: 1000, rate_limit_max_wait_seconds: 1 }
 ";
+
+/// Back to back, each call but the first waits a millisecond for its turn.
+#[database_call(dependency = "queued")]
+async fn queued(x: u64) -> Result<u64, TestError> {
+    Ok(x + 1)
+}
 
 #[database_call(dependency = "limited")]
 async fn limited(x: u64) -> Result<u64, TestError> {
@@ -132,7 +139,7 @@ fn the_semaphore_path_allocates_nothing_per_call() {
         .build()
         .unwrap();
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
-    tokio_rt.block_on(rt.scope(async {
+    let per_call = tokio_rt.block_on(rt.scope(async {
         let control = allocations_per_call(10, || async {
             std::hint::black_box(Box::new(1u64));
         })
@@ -184,20 +191,38 @@ fn the_semaphore_path_allocates_nothing_per_call() {
         })
         .await;
 
-        assert_eq!(
-            [
-                success,
-                pending,
-                rejection,
-                short_circuit,
-                admitted,
-                rate_limited
-            ],
-            [0.0; 6],
-            "allocations per call: success, pending once, rejection, short-circuit, \
-             admitted by the rate limiter, refused by it"
-        );
+        [
+            success,
+            pending,
+            rejection,
+            short_circuit,
+            admitted,
+            rate_limited,
+        ]
     }));
+    // On a paused clock, so that the waits for a turn cost no real time.
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let waited = paused.block_on(rt.scope(async {
+        let start = tokio::time::Instant::now();
+        let waited =
+            allocations_per_call(100, || async { assert_eq!(queued(1).await, Ok(2)) }).await;
+        assert_eq!(
+            start.elapsed(),
+            std::time::Duration::from_millis(100),
+            "each call after the first waited 1 ms for its turn"
+        );
+        waited
+    }));
+    assert_eq!(
+        [per_call.as_slice(), &[waited]].concat(),
+        [0.0; 7],
+        "allocations per call: success, pending once, rejection, short-circuit, \
+         admitted by the rate limiter, refused by it, waited for its turn"
+    );
 }
 
 /// Polls `fut` once; true if it is still pending.
