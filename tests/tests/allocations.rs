@@ -6,7 +6,7 @@
 //! budget and deadline, and a fallback.
 
 use resilience_runtime::{database_call, Runtime};
-use resilience_tests::{health, TestError};
+use resilience_tests::TestError;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
