@@ -9,6 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-600}
+cargo fuzz --version >/dev/null 2>&1 || {
+  echo "error: cargo-fuzz is not installed: cargo install cargo-fuzz --locked" >&2
+  exit 1
+}
 mkdir -p corpus/config artifacts/config
 cp -n seeds/* corpus/config/ 2>/dev/null || true
 export RUSTC_BOOTSTRAP=1
