@@ -813,8 +813,19 @@ fn interpolation_reads_variables_and_defaults_and_never_echoes_a_value() {
         let e = interpolate(bad, env).unwrap_err();
         assert!(!e.contains("s3cret"), "{e}");
     }
-    let long = "x".repeat(5000);
-    assert!(interpolate(&long, env).is_err(), "bounded");
+    // 4096 characters, before and after reading the environment.
+    assert!(interpolate(&"x".repeat(4096), env).is_ok());
+    assert!(interpolate(&"x".repeat(4097), env).is_err(), "bounded");
+    let long_env = |name: &str| (name == "LONG").then(|| "y".repeat(100));
+    let grows = format!("{}${{LONG}}", "x".repeat(3996));
+    assert_eq!(interpolate(&grows, long_env).unwrap().len(), 4096);
+    let too_long = format!("{}${{LONG}}", "x".repeat(3997));
+    assert!(
+        interpolate(&too_long, long_env).is_err(),
+        "bounded once read"
+    );
+    let shown = format!("{:?}", super::values::Interpolated("s3cret".into()));
+    assert!(!shown.contains("s3cret") && shown.contains("not shown"), "{shown}");
 }
 
 /// Without the feature a cluster limit would silently be one per instance:

@@ -279,8 +279,9 @@ impl Gcra {
         if tat > limit {
             return 0;
         }
-        let burst = self.tolerance / self.interval + 1;
-        ((limit - tat) / self.interval + 1).min(burst) as u32
+        // At most `burst`: `tat` is at least `now`, so `limit - tat` is at
+        // most the tolerance.
+        ((limit - tat) / self.interval + 1) as u32
     }
 }
 

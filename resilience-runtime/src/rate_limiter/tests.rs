@@ -32,8 +32,8 @@ fn ms(n: u64) -> Duration {
 fn a_burst_passes_at_once_then_one_call_per_interval() {
     paused().block_on(async {
         let limiter = gcra(10.0, 3);
-        assert_eq!(limiter.available(), 3);
-        for _ in 0..3 {
+        for left in [3, 2, 1] {
+            assert_eq!(limiter.available(), left);
             assert_eq!(limiter.try_acquire(), Ok(()));
         }
         assert_eq!(limiter.available(), 0);
@@ -45,8 +45,17 @@ fn a_burst_passes_at_once_then_one_call_per_interval() {
         tokio::time::advance(ms(99)).await;
         assert_eq!(limiter.try_acquire(), Err(NotYet(ms(1))));
         tokio::time::advance(ms(1)).await;
+        assert_eq!(limiter.available(), 1, "one turn has come back");
         assert_eq!(limiter.try_acquire(), Ok(()));
         assert_eq!(limiter.try_acquire(), Err(NotYet(ms(100))));
+        tokio::time::advance(ms(150)).await;
+        assert_eq!(
+            limiter.available(),
+            1,
+            "half an interval more is not a second turn"
+        );
+        tokio::time::advance(ms(50)).await;
+        assert_eq!(limiter.available(), 2);
         // Idle time refills up to the burst, never beyond.
         tokio::time::advance(Duration::from_secs(60)).await;
         assert_eq!(limiter.available(), 3);
