@@ -825,7 +825,10 @@ fn interpolation_reads_variables_and_defaults_and_never_echoes_a_value() {
         "bounded once read"
     );
     let shown = format!("{:?}", super::values::Interpolated("s3cret".into()));
-    assert!(!shown.contains("s3cret") && shown.contains("not shown"), "{shown}");
+    assert!(
+        !shown.contains("s3cret") && shown.contains("not shown"),
+        "{shown}"
+    );
 }
 
 /// Without the feature a cluster limit would silently be one per instance:

@@ -188,3 +188,17 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn the_cluster_config_never_shows_its_url() {
+    let config = ClusterConfig {
+        redis_url: "redis://:s3cret@cache:6379".into(),
+        key_prefix: "petstore".into(),
+        timeout: ms(50),
+    };
+    let shown = format!("{config:?}");
+    assert!(
+        !shown.contains("s3cret") && shown.contains("<not shown>") && shown.contains("petstore"),
+        "{shown}"
+    );
+}
