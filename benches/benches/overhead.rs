@@ -305,6 +305,30 @@ fn ready_and_pending(c: &mut Criterion) {
     }
 }
 
+/// The pending-once call on a 2-worker multi-thread runtime: the call runs
+/// in `block_on` on the bench thread, the workers idle, as a request
+/// handler's call does between its own awaits.
+fn pending_multi_thread(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("pending_once_multi_thread");
+    bench_async(&mut group, "direct", &rt, direct_pending);
+    bench_async(&mut group, "annotated", &rt, annotated_pending);
+    let body = |x: u64| async move {
+        tokio::task::yield_now().await;
+        Ok::<u64, BenchError>(x + 1)
+    };
+    let tower_svc = ServiceBuilder::new()
+        .concurrency_limit(1024)
+        .timeout(Duration::from_secs(10))
+        .service_fn(body);
+    bench_service(&mut group, "tower_limit_timeout", &rt, tower_svc);
+    group.finish();
+}
+
 fn saying_no(c: &mut Criterion) {
     let rt = current_thread();
     let mut group = c.benchmark_group("saying_no");
@@ -517,6 +541,7 @@ fn init() {
 fn all(c: &mut Criterion) {
     init();
     ready_and_pending(c);
+    pending_multi_thread(c);
     retry(c);
     saying_no(c);
     rate_limiting(c);

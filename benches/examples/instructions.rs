@@ -38,6 +38,18 @@ async fn pending(x: u64) -> Result<u64, CallError> {
     Ok(x + 1)
 }
 
+/// `pending` with call timeouts switched off: what the timer costs.
+#[database_call(dependency = "plain")]
+async fn pending_untimed(x: u64) -> Result<u64, CallError> {
+    tokio::task::yield_now().await;
+    Ok(x + 1)
+}
+
+async fn pending_direct(x: u64) -> Result<u64, CallError> {
+    tokio::task::yield_now().await;
+    Ok(x + 1)
+}
+
 /// Admitted by a rate limiter whose burst outlasts the run.
 #[database_call(dependency = "limited")]
 async fn limited(x: u64) -> Result<u64, CallError> {
@@ -60,10 +72,15 @@ resilience:
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: instructions plain|pending|idempotent|limited CALLS";
+    let usage =
+        "usage: instructions plain|pending|pending_untimed|pending_direct|idempotent|limited CALLS";
     let kind = args.next().expect(usage);
     let calls: u64 = args.next().and_then(|n| n.parse().ok()).expect(usage);
-    resilience_runtime::init_from_yaml_str(CONFIG).expect("config");
+    let config = match kind.as_str() {
+        "pending_untimed" => CONFIG.replace("resilience:", "resilience:\n  timeout_enabled: false"),
+        _ => CONFIG.to_owned(),
+    };
+    resilience_runtime::init_from_yaml_str(&config).expect("config");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -75,6 +92,8 @@ fn main() {
             sum += match kind.as_str() {
                 "plain" => plain(x).await,
                 "pending" => pending(x).await,
+                "pending_untimed" => pending_untimed(x).await,
+                "pending_direct" => pending_direct(x).await,
                 "idempotent" => idempotent(x).await,
                 "limited" => limited(x).await,
                 _ => panic!("{usage}"),

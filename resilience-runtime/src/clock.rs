@@ -31,6 +31,11 @@ impl Clock {
         self.elapsed().as_nanos() as u64
     }
 
+    /// The instant on tokio's clock `nanos` after this clock was made.
+    pub(crate) fn instant_at(&self, nanos: u64) -> Instant {
+        self.anchor + Duration::from_nanos(nanos)
+    }
+
     /// Time since this clock was made.
     #[cfg(not(loom))]
     #[inline]

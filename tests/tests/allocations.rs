@@ -1,6 +1,7 @@
 //! Heap allocations per call on the semaphore path, counted by a counting
 //! global allocator: zero for a success, a success that is pending once (so
-//! its timer is armed), a rejection, a short-circuit, and a call the rate
+//! its deadline is armed in the runtime's deadline table; the clock runs,
+//! so the table is used, not a tokio timer), a rejection, a short-circuit, and a call the rate
 //! limiter admits or refuses; and zero on the
 //! recovery paths: a retried site's first-try success, retries with backoff,
 //! budget and deadline, and a fallback.

@@ -1,5 +1,13 @@
 //! The call timeout: polls the body until it ends or its time runs out,
 //! catching panics so the call path can count them before they propagate.
+//! The deadline itself lives in `deadlines.rs`, which arms it without a
+//! tokio timer per call.
+
+mod deadlines;
+#[cfg(test)]
+mod tests;
+
+use deadlines::{Armed, Due};
 
 use std::any::Any;
 use std::future::{poll_fn, Future};
@@ -7,6 +15,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::time::{Instant, Sleep};
 
 pub(crate) enum Step<T> {
     Done(T),
@@ -35,16 +44,46 @@ pub(crate) async fn run_timed<F: Future>(
         })
         .await;
     };
-    let mut deadline = pin!(tokio::time::sleep(timeout));
+    let mut armed = None;
+    let mut fallback = pin!(None);
     poll_fn(|cx| {
         if !std::mem::take(&mut first) {
             if let Poll::Ready(step) = poll_caught(fut.as_mut(), cx) {
                 return Poll::Ready(step);
             }
         }
-        deadline.as_mut().poll(cx).map(|()| Step::TimedOut(timeout))
+        poll_deadline(&mut armed, fallback.as_mut(), timeout, cx).map(|()| Step::TimedOut(timeout))
     })
     .await
+}
+
+/// Arms the deadline on its first poll, then reports whether it passed: in
+/// the runtime's table, or on a tokio timer where no table can keep it.
+fn poll_deadline(
+    armed: &mut Option<Armed>,
+    mut fallback: Pin<&mut Option<Sleep>>,
+    timeout: Duration,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    if let Some(sleep) = fallback.as_mut().as_pin_mut() {
+        return sleep.poll(cx);
+    }
+    let due = match armed {
+        Some(armed) => armed.poll(cx.waker()),
+        None => match Armed::new(timeout, cx.waker()) {
+            Some(new) => armed.insert(new).first_poll(),
+            None => Due::Orphaned(Instant::now() + timeout),
+        },
+    };
+    match due {
+        Due::Pending => Poll::Pending,
+        Due::Fired => Poll::Ready(()),
+        Due::Orphaned(deadline) => {
+            *armed = None;
+            fallback.set(Some(tokio::time::sleep_until(deadline)));
+            poll_deadline(armed, fallback, timeout, cx)
+        }
+    }
 }
 
 #[inline]
