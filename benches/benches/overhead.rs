@@ -37,6 +37,8 @@ resilience:
     bench_retry: { type: database, max_concurrent: 1024, timeout_seconds: 10, max_retry_attempts: 3 }
     bench_limited: { type: database, max_concurrent: 1024, timeout_seconds: 10,
                      rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
+    bench_all: { type: database, max_concurrent: 1024, timeout_seconds: 10, max_retry_attempts: 3,
+                 rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
     bench_paced: { type: database, max_concurrent: 1024, timeout_seconds: 10,
                    rate_limit_per_second: 0.001, rate_limit_burst: 1 }
 ";
@@ -142,6 +144,23 @@ async fn annotated_pending(x: u64) -> Result<u64, BenchError> {
     Ok(x + 1)
 }
 
+/// A call that is pending ten times before it ends, as a query that waits
+/// on its socket a few times does.
+async fn direct_pending_ten(x: u64) -> Result<u64, BenchError> {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    Ok(x + 1)
+}
+
+#[database_call(dependency = "bench_db")]
+async fn annotated_pending_ten(x: u64) -> Result<u64, BenchError> {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    Ok(x + 1)
+}
+
 /// The same call on a dependency with three retries configured: its first
 /// attempt succeeds.
 #[database_call(dependency = "bench_retry", idempotent)]
@@ -181,6 +200,20 @@ async fn limited(x: u64) -> Result<u64, BenchError> {
 
 #[database_call(dependency = "bench_paced")]
 async fn paced(x: u64) -> Result<u64, BenchError> {
+    Ok(x + 1)
+}
+
+/// Every policy that has landed on one dependency: breaker, bulkhead, call
+/// timeout, three retries (the first attempt succeeds) and a rate limiter
+/// with turns free.
+#[database_call(dependency = "bench_all", idempotent)]
+async fn all_policies_ready(x: u64) -> Result<u64, BenchError> {
+    Ok(x + 1)
+}
+
+#[database_call(dependency = "bench_all", idempotent)]
+async fn all_policies_pending(x: u64) -> Result<u64, BenchError> {
+    tokio::task::yield_now().await;
     Ok(x + 1)
 }
 
@@ -239,20 +272,27 @@ fn bench_service<S>(
 
 fn ready_and_pending(c: &mut Criterion) {
     let rt = current_thread();
-    for (group_name, pending) in [("ready", false), ("pending_once", true)] {
+    for (group_name, yields) in [("ready", 0), ("pending_once", 1), ("pending_ten", 10)] {
         let mut group = c.benchmark_group(group_name);
         let body = move |x: u64| async move {
-            if pending {
+            for _ in 0..yields {
                 tokio::task::yield_now().await;
             }
             Ok::<u64, BenchError>(x + 1)
         };
-        if pending {
-            bench_async(&mut group, "direct", &rt, direct_pending);
-            bench_async(&mut group, "annotated", &rt, annotated_pending);
-        } else {
-            bench_async(&mut group, "direct", &rt, direct);
-            bench_async(&mut group, "annotated", &rt, annotated);
+        match yields {
+            0 => {
+                bench_async(&mut group, "direct", &rt, direct);
+                bench_async(&mut group, "annotated", &rt, annotated);
+            }
+            1 => {
+                bench_async(&mut group, "direct", &rt, direct_pending);
+                bench_async(&mut group, "annotated", &rt, annotated_pending);
+            }
+            _ => {
+                bench_async(&mut group, "direct", &rt, direct_pending_ten);
+                bench_async(&mut group, "annotated", &rt, annotated_pending_ten);
+            }
         }
 
         let semaphore = tokio::sync::Semaphore::new(1024);
@@ -305,28 +345,93 @@ fn ready_and_pending(c: &mut Criterion) {
     }
 }
 
-/// The pending-once call on a 2-worker multi-thread runtime: the call runs
-/// in `block_on` on the bench thread, the workers idle, as a request
-/// handler's call does between its own awaits.
+/// Every policy at once (see `all_policies_ready`) against tower's
+/// `ConcurrencyLimit` + `Timeout`, ready and pending once. A fresh runtime
+/// every [`CHUNK`] calls keeps the limiter's turns free.
+fn all_policies(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut group = c.benchmark_group("all_policies");
+    bench_async(&mut group, "ready_direct", &rt, direct);
+    bench_fresh(&mut group, "ready_annotated", &rt, all_policies_ready);
+    let tower_ready = ServiceBuilder::new()
+        .concurrency_limit(1024)
+        .timeout(Duration::from_secs(10))
+        .service_fn(direct);
+    bench_service(&mut group, "ready_tower_limit_timeout", &rt, tower_ready);
+    bench_async(&mut group, "pending_direct", &rt, direct_pending);
+    bench_fresh(&mut group, "pending_annotated", &rt, all_policies_pending);
+    let tower_pending = ServiceBuilder::new()
+        .concurrency_limit(1024)
+        .timeout(Duration::from_secs(10))
+        .service_fn(direct_pending);
+    bench_service(
+        &mut group,
+        "pending_tower_limit_timeout",
+        &rt,
+        tower_pending,
+    );
+    group.finish();
+}
+
+/// The pending-once call on a 2-worker multi-thread runtime, where a
+/// service's calls run: in a task on a worker (`pending_once_multi_thread`),
+/// and in `block_on` on the bench thread, which is no worker
+/// (`pending_once_multi_thread_block_on`).
 fn pending_multi_thread(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let mut group = c.benchmark_group("pending_once_multi_thread");
-    bench_async(&mut group, "direct", &rt, direct_pending);
-    bench_async(&mut group, "annotated", &rt, annotated_pending);
-    let body = |x: u64| async move {
-        tokio::task::yield_now().await;
-        Ok::<u64, BenchError>(x + 1)
-    };
     let tower_svc = ServiceBuilder::new()
         .concurrency_limit(1024)
         .timeout(Duration::from_secs(10))
-        .service_fn(body);
+        .service_fn(direct_pending);
+    let mut group = c.benchmark_group("pending_once_multi_thread");
+    bench_in_task(&mut group, "direct", &rt, direct_pending);
+    bench_in_task(&mut group, "annotated", &rt, annotated_pending);
+    group.bench_function("tower_limit_timeout", |b| {
+        b.iter_custom(|iters| {
+            let mut svc = tower_svc.clone();
+            rt.block_on(rt.spawn(async move {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(svc.ready().await.unwrap().call(black_box(i)).await.unwrap());
+                }
+                start.elapsed()
+            }))
+            .unwrap()
+        })
+    });
+    group.finish();
+    let mut group = c.benchmark_group("pending_once_multi_thread_block_on");
+    bench_async(&mut group, "direct", &rt, direct_pending);
+    bench_async(&mut group, "annotated", &rt, annotated_pending);
     bench_service(&mut group, "tower_limit_timeout", &rt, tower_svc);
     group.finish();
+}
+
+/// Times `iters` sequential awaits of `call` in a task spawned on `rt`.
+fn bench_in_task<Fut>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    rt: &tokio::runtime::Runtime,
+    call: fn(u64) -> Fut,
+) where
+    Fut: Future<Output = Result<u64, BenchError>> + Send + 'static,
+{
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(rt.spawn(async move {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(call(black_box(i)).await.unwrap());
+                }
+                start.elapsed()
+            }))
+            .unwrap()
+        })
+    });
 }
 
 fn saying_no(c: &mut Criterion) {
@@ -542,6 +647,7 @@ fn all(c: &mut Criterion) {
     init();
     ready_and_pending(c);
     pending_multi_thread(c);
+    all_policies(c);
     retry(c);
     saying_no(c);
     rate_limiting(c);
