@@ -1,4 +1,7 @@
 //! The circuit breaker: closed → open → half-open → closed (or open again).
+//! An operator may override it (`BreakerControl`): forced open, disabled, or
+//! metrics-only (it computes its state but never refuses a call), until a
+//! reset.
 //!
 //! The closed state, the hot path, is plain atomics. Transitions are rare and
 //! happen under a mutex, which also guards the half-open probe counts. Every
@@ -14,6 +17,20 @@ use std::time::Duration;
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
 const HALF_OPEN: u64 = 2;
+/// The word's state while forced open or disabled: not closed, so the hot
+/// path's one comparison sends every call to the slow path, which reads the
+/// mode.
+const OVERRIDDEN: u64 = 3;
+
+/// The operator's override, in `CircuitBreaker::mode`.
+const NORMAL: u8 = 0;
+const FORCED_OPEN: u8 = 1;
+const DISABLED: u8 = 2;
+const METRICS_ONLY: u8 = 3;
+
+/// The ticket of a call the breaker lets pass without learning from it
+/// (disabled, or metrics-only while it would refuse): it matches no word.
+const PASS: Ticket = Ticket { word: u64::MAX };
 
 /// How long a caller is told to wait while the half-open probes are all busy.
 const PROBE_BUSY_RETRY: Duration = Duration::from_secs(1);
@@ -28,6 +45,14 @@ pub enum BreakerState {
     Open,
     /// A limited number of probe calls pass.
     HalfOpen,
+    /// Forced open by an operator: every call fails fast until a reset.
+    ForcedOpen,
+    /// Disabled by an operator: every call passes and is counted, and the
+    /// breaker learns nothing, until a reset.
+    Disabled,
+    /// Set by an operator: the breaker computes its state but never refuses
+    /// a call, until a reset.
+    MetricsOnly,
 }
 
 /// Permission to make one call, tied to the state that granted it.
@@ -81,6 +106,8 @@ pub(crate) struct CircuitBreaker {
     consecutive_failures: AtomicU32,
     window: Option<Window>,
     transitions: Mutex<Probes>,
+    /// `NORMAL` or the operator's override; changed under `transitions`.
+    mode: AtomicU8,
 }
 
 #[derive(Default)]
@@ -99,6 +126,7 @@ impl CircuitBreaker {
             consecutive_failures: AtomicU32::new(0),
             window: config.failure_rate.map(|r| Window::new(r.window_size)),
             transitions: Mutex::new(Probes::default()),
+            mode: AtomicU8::new(NORMAL),
         }
     }
 
@@ -132,11 +160,26 @@ impl CircuitBreaker {
 
     #[cold]
     fn try_acquire_slow(&self, word: u64) -> Result<Ticket, Duration> {
+        let mode = self.mode.load(Ordering::Acquire);
+        let metrics_only = mode == METRICS_ONLY;
+        if word & 3 == OVERRIDDEN {
+            // An override holds until a reset, so no lock: a disabled
+            // breaker under load must not serialise its calls.
+            match mode {
+                DISABLED => return Ok(PASS),
+                FORCED_OPEN => return Err(self.config.recovery_timeout),
+                _ => {}
+            }
+        }
         if word & 3 == OPEN {
             let until = self.open_until.load(Ordering::Acquire);
             let now = self.now();
             if now < until {
-                return Err(Duration::from_nanos(until - now));
+                return if metrics_only {
+                    Ok(PASS)
+                } else {
+                    Err(Duration::from_nanos(until - now))
+                };
             }
         }
         let mut probes = self.lock();
@@ -147,19 +190,77 @@ impl CircuitBreaker {
                 let until = self.open_until.load(Ordering::Acquire);
                 let now = self.now();
                 if now < until {
-                    return Err(Duration::from_nanos(until - now));
+                    return if metrics_only {
+                        Ok(PASS)
+                    } else {
+                        Err(Duration::from_nanos(until - now))
+                    };
                 }
                 *probes = Probes::default();
                 word = self.transition(word, HALF_OPEN);
+            }
+            OVERRIDDEN => {
+                return match self.mode.load(Ordering::Acquire) {
+                    DISABLED => Ok(PASS),
+                    // No time is known when an operator will reset it; the
+                    // recovery timeout is the hint a caller gets.
+                    _ => Err(self.config.recovery_timeout),
+                };
             }
             _ => {}
         }
         if probes.in_flight < self.config.half_open_max_calls {
             probes.in_flight += 1;
             Ok(Ticket { word })
+        } else if self.mode.load(Ordering::Acquire) == METRICS_ONLY {
+            Ok(PASS)
         } else {
             Err(PROBE_BUSY_RETRY)
         }
+    }
+
+    /// An operator's override; [`CircuitBreaker::reset`] ends it. Calls
+    /// admitted before it count for nothing (the epoch moves on).
+    pub(crate) fn set_override(&self, state: BreakerState) {
+        let mut probes = self.lock();
+        let word = self.word.load(Ordering::Acquire);
+        match state {
+            BreakerState::ForcedOpen | BreakerState::Disabled => {
+                let mode = if state == BreakerState::Disabled {
+                    DISABLED
+                } else {
+                    FORCED_OPEN
+                };
+                self.mode.store(mode, Ordering::Release);
+                *probes = Probes::default();
+                self.transition(word, OVERRIDDEN);
+            }
+            BreakerState::MetricsOnly => {
+                self.mode.store(METRICS_ONLY, Ordering::Release);
+                // From an override it starts computing afresh, closed; from
+                // normal operation it goes on where it is.
+                if word & 3 == OVERRIDDEN {
+                    *probes = Probes::default();
+                    self.transition(word, CLOSED);
+                }
+            }
+            _ => {
+                *probes = Probes::default();
+                self.reset_locked(word);
+            }
+        }
+    }
+
+    /// Back to normal and closed, its counts cleared.
+    pub(crate) fn reset(&self) {
+        let mut probes = self.lock();
+        *probes = Probes::default();
+        self.reset_locked(self.word.load(Ordering::Acquire));
+    }
+
+    fn reset_locked(&self, word: u64) {
+        self.mode.store(NORMAL, Ordering::Release);
+        self.transition(word, CLOSED);
     }
 
     /// Moves to `state` under the lock and returns the new word.
@@ -249,8 +350,14 @@ impl CircuitBreaker {
     }
 
     /// The state now. An open breaker whose recovery time has passed reports
-    /// half-open, as the next call will find it.
+    /// half-open, as the next call will find it. An override reports itself.
     pub(crate) fn state(&self) -> BreakerState {
+        match self.mode.load(Ordering::Acquire) {
+            FORCED_OPEN => return BreakerState::ForcedOpen,
+            DISABLED => return BreakerState::Disabled,
+            METRICS_ONLY => return BreakerState::MetricsOnly,
+            _ => {}
+        }
         match self.word.load(Ordering::Acquire) & 3 {
             CLOSED => BreakerState::Closed,
             OPEN if self.now() < self.open_until.load(Ordering::Acquire) => BreakerState::Open,

@@ -106,6 +106,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod breaker_control;
 mod bulkhead;
 mod call;
 mod circuit_breaker;
@@ -128,6 +129,7 @@ mod stats;
 mod sync;
 mod timeout;
 
+pub use breaker_control::BreakerControl;
 pub use bulkhead::BulkheadConfig;
 pub use circuit_breaker::BreakerState;
 pub use circuit_breaker::{BreakerConfig, FailureRateConfig};

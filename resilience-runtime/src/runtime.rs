@@ -240,6 +240,14 @@ impl Runtime {
         self.inner.dependencies.get(name).map(|d| &d.config)
     }
 
+    /// An operator's control of `dependency`'s circuit breaker: force it
+    /// open, disable it, let it only compute its state, or reset it. `None`
+    /// when this runtime has no such dependency or it has no breaker.
+    pub fn circuit_breaker(&self, dependency: &str) -> Option<crate::BreakerControl> {
+        let dep = self.inner.dependencies.get(dependency)?;
+        crate::BreakerControl::new(DepRef::Scoped(dep.clone()))
+    }
+
     /// Spawns `future` on tokio, in this runtime's scope: annotated calls in
     /// the task use this runtime, as they do inside [`scope`](Runtime::scope).
     /// A plain `tokio::spawn` loses the scope (task-locals do not cross it),

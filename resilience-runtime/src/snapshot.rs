@@ -249,7 +249,8 @@ pub struct BulkheadHealth {
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
 pub struct BreakerHealth {
-    /// `closed`, `open` or `half_open`.
+    /// `closed`, `open`, `half_open`, or an operator's override:
+    /// `forced_open`, `disabled`, `metrics_only`.
     pub state: BreakerState,
     /// Consecutive failures counted (kept while open, reset on closing).
     pub failure_count: u32,
@@ -264,12 +265,16 @@ pub struct BreakerHealth {
 }
 
 impl BreakerState {
-    /// The state as the snapshot spells it: `closed`, `open` or `half_open`.
+    /// The state as the snapshot spells it: `closed`, `open`, `half_open`,
+    /// or an operator's `forced_open`, `disabled` or `metrics_only`.
     pub fn as_str(self) -> &'static str {
         match self {
             BreakerState::Closed => "closed",
             BreakerState::Open => "open",
             BreakerState::HalfOpen => "half_open",
+            BreakerState::ForcedOpen => "forced_open",
+            BreakerState::Disabled => "disabled",
+            BreakerState::MetricsOnly => "metrics_only",
         }
     }
 }
@@ -361,7 +366,9 @@ impl DependencyHealth {
             failure_rate: b.failure_rate(),
         });
         let breaker = circuit_breaker.as_ref().map(|b| b.state);
-        let status = if breaker == Some(BreakerState::Open) {
+        // Disabled and metrics-only breakers refuse nothing: their
+        // dependency is judged by its outcomes alone.
+        let status = if matches!(breaker, Some(BreakerState::Open | BreakerState::ForcedOpen)) {
             DependencyStatus::Unavailable
         } else if counts.total() == 0 && load == 0 {
             DependencyStatus::Idle

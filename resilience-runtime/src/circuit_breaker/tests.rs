@@ -219,24 +219,60 @@ async fn window_below_the_rate_stays_closed() {
     assert!((0.29..=0.41).contains(&rate), "{rate}");
 }
 
-/// A reference model of the breaker for calls made one at a time.
+/// An operator's override in the model; `None` is normal operation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Override {
+    None,
+    Forced,
+    Disabled,
+    MetricsOnly,
+}
+
+/// A reference model of the breaker for calls made one at a time, with an
+/// operator's overrides.
 #[derive(Debug)]
 struct Model {
     threshold: u32,
     recovery: u64,
     successes_needed: u32,
+    /// The computed state; `Closed` under a forced or disabled override is
+    /// never read.
     state: BreakerState,
     consecutive: u32,
     probe_successes: u32,
     open_until: u64,
+    mode: Override,
 }
 
 impl Model {
-    /// One call at `now` (ms) with outcome `fails`; returns whether it was admitted.
-    fn call(&mut self, now: u64, fails: bool) -> bool {
+    fn new(threshold: u32, recovery: u64, successes_needed: u32) -> Self {
+        Model {
+            threshold,
+            recovery,
+            successes_needed,
+            state: BreakerState::Closed,
+            consecutive: 0,
+            probe_successes: 0,
+            open_until: 0,
+            mode: Override::None,
+        }
+    }
+
+    /// One call at `now` (ms) with outcome `fails`; `Err(retry after)` when
+    /// refused.
+    fn call(&mut self, now: u64, fails: bool) -> Result<(), u64> {
+        match self.mode {
+            Override::Forced => return Err(self.recovery),
+            Override::Disabled => return Ok(()),
+            _ => {}
+        }
         if self.state == BreakerState::Open {
             if now < self.open_until {
-                return false;
+                return if self.mode == Override::MetricsOnly {
+                    Ok(())
+                } else {
+                    Err(self.open_until - now)
+                };
             }
             self.state = BreakerState::HalfOpen;
             self.probe_successes = 0;
@@ -261,21 +297,49 @@ impl Model {
                 self.state = BreakerState::Open;
                 self.open_until = now + self.recovery;
             }
-            (BreakerState::Open, _) => unreachable!(),
+            _ => unreachable!(),
         }
-        true
+        Ok(())
+    }
+
+    fn set(&mut self, mode: Override) {
+        match mode {
+            Override::None => {
+                self.state = BreakerState::Closed;
+                self.consecutive = 0;
+            }
+            Override::MetricsOnly if matches!(self.mode, Override::Forced | Override::Disabled) => {
+                self.state = BreakerState::Closed;
+                self.consecutive = 0;
+            }
+            _ => {}
+        }
+        self.mode = mode;
+    }
+
+    fn expected_state(&self, now: u64) -> BreakerState {
+        match self.mode {
+            Override::Forced => BreakerState::ForcedOpen,
+            Override::Disabled => BreakerState::Disabled,
+            Override::MetricsOnly => BreakerState::MetricsOnly,
+            Override::None => match self.state {
+                BreakerState::Open if now >= self.open_until => BreakerState::HalfOpen,
+                s => s,
+            },
+        }
     }
 }
 
 proptest::proptest! {
-    /// Random outcomes and clock jumps: the breaker agrees with the model on
-    /// every admission, every state and every failure count.
+    /// Random outcomes, clock jumps and an operator's overrides: the breaker
+    /// agrees with the model on every admission, every `retry_after`, every
+    /// state and every failure count.
     #[test]
     fn sequential_calls_follow_the_model(
         threshold in 1u32..5,
         recovery in 1u64..50,
         successes_needed in 1u32..4,
-        steps in proptest::collection::vec((proptest::bool::ANY, 0u64..30), 1..80),
+        steps in proptest::collection::vec((0u8..24, 0u64..30), 1..80),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
         rt.block_on(async {
@@ -286,37 +350,37 @@ proptest::proptest! {
                 success_threshold: successes_needed,
                 failure_rate: None,
             });
-            let mut model = Model {
-                threshold,
-                recovery,
-                successes_needed,
-                state: BreakerState::Closed,
-                consecutive: 0,
-                probe_successes: 0,
-                open_until: 0,
-            };
+            let mut model = Model::new(threshold, recovery, successes_needed);
             let mut now = 0;
-            for (fails, wait) in steps {
+            for (action, wait) in steps {
                 advance(Duration::from_millis(wait)).await;
                 now += wait;
-                let admitted = match b.try_acquire() {
-                    Ok(ticket) => {
-                        if fails { b.on_failure(ticket) } else { b.on_success(ticket) }
-                        true
-                    }
-                    Err(retry_after) => {
-                        assert_eq!(retry_after, Duration::from_millis(model.open_until - now));
-                        false
-                    }
+                // Mostly calls; now and then an operator steps in.
+                let mode = match action {
+                    20 => Some((Override::Forced, BreakerState::ForcedOpen)),
+                    21 => Some((Override::Disabled, BreakerState::Disabled)),
+                    22 => Some((Override::MetricsOnly, BreakerState::MetricsOnly)),
+                    23 => Some((Override::None, BreakerState::Closed)),
+                    _ => None,
                 };
-                assert_eq!(admitted, model.call(now, fails), "{model:?}");
-                let expected_state = match model.state {
-                    BreakerState::Open if now >= model.open_until => BreakerState::HalfOpen,
-                    s => s,
-                };
-                assert_eq!(b.state(), expected_state, "{model:?}");
+                if let Some((mode, state)) = mode {
+                    if mode == Override::None { b.reset() } else { b.set_override(state) }
+                    model.set(mode);
+                } else {
+                    let fails = action % 2 == 1;
+                    let got = match b.try_acquire() {
+                        Ok(ticket) => {
+                            if fails { b.on_failure(ticket) } else { b.on_success(ticket) }
+                            Ok(())
+                        }
+                        Err(retry_after) => Err(retry_after),
+                    };
+                    let expected = model.call(now, fails).map_err(Duration::from_millis);
+                    assert_eq!(got, expected, "{model:?}");
+                }
+                assert_eq!(b.state(), model.expected_state(now), "{model:?}");
                 if model.state == BreakerState::Closed {
-                    assert_eq!(b.failure_count(), model.consecutive);
+                    assert_eq!(b.failure_count(), model.consecutive, "{model:?}");
                 }
             }
         });
@@ -373,4 +437,89 @@ async fn a_caller_that_read_a_state_just_before_it_changed_sees_the_new_one() {
         assert!(!ticket.is_probe());
     }
     assert_eq!(b.lock().in_flight, 0);
+}
+
+// An operator's overrides, each transition asserted.
+
+#[tokio::test(start_paused = true)]
+async fn forced_open_refuses_every_call_until_a_reset_and_ignores_calls_admitted_before() {
+    let b = breaker(3, 1, 1);
+    let before = b.try_acquire().expect("closed admits");
+    b.set_override(BreakerState::ForcedOpen);
+    assert_eq!(b.state(), BreakerState::ForcedOpen);
+    assert_eq!(b.try_acquire().unwrap_err(), Duration::from_secs(60));
+    // No time ends it.
+    advance(Duration::from_secs(3600)).await;
+    assert_eq!(b.state(), BreakerState::ForcedOpen);
+    assert!(b.try_acquire().is_err());
+    // A call admitted before counts for nothing.
+    b.on_failure(before);
+    assert_eq!(b.failure_count(), 0);
+    b.reset();
+    assert_eq!((b.state(), b.failure_count()), (BreakerState::Closed, 0));
+    succeed(&b);
+}
+
+#[tokio::test(start_paused = true)]
+async fn disabled_admits_every_call_and_learns_nothing() {
+    let b = breaker(2, 1, 1);
+    fail(&b);
+    b.set_override(BreakerState::Disabled);
+    assert_eq!(b.state(), BreakerState::Disabled);
+    for _ in 0..10 {
+        fail(&b);
+    }
+    assert_eq!(b.state(), BreakerState::Disabled);
+    b.reset();
+    assert_eq!((b.state(), b.failure_count()), (BreakerState::Closed, 0));
+    fail(&b);
+    fail(&b);
+    assert_eq!(b.state(), BreakerState::Open, "a reset breaker works again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_only_computes_its_state_but_never_refuses() {
+    let b = breaker(2, 1, 1);
+    b.set_override(BreakerState::MetricsOnly);
+    fail(&b);
+    fail(&b);
+    // It opened underneath: the raw state moved, calls still pass, and
+    // those calls count for nothing while it would have refused them.
+    assert_eq!(b.word.load(Ordering::Acquire) & 3, OPEN);
+    assert_eq!(b.state(), BreakerState::MetricsOnly);
+    for _ in 0..5 {
+        fail(&b);
+    }
+    assert_eq!(b.word.load(Ordering::Acquire) & 3, OPEN);
+    // After the recovery time it probes as usual, and extra calls pass.
+    advance(Duration::from_secs(60)).await;
+    let probe = b.try_acquire().expect("a probe");
+    assert!(probe.is_probe());
+    let extra = b.try_acquire().expect("metrics-only never refuses");
+    assert!(!extra.is_probe());
+    b.on_success(probe);
+    assert_eq!(b.word.load(Ordering::Acquire) & 3, CLOSED);
+    b.on_failure(extra);
+    assert_eq!(
+        b.failure_count(),
+        0,
+        "a pass-through call counts for nothing"
+    );
+    b.reset();
+    assert_eq!(b.state(), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_only_after_an_override_starts_closed() {
+    let b = breaker(2, 1, 1);
+    b.set_override(BreakerState::ForcedOpen);
+    b.set_override(BreakerState::MetricsOnly);
+    assert_eq!(b.word.load(Ordering::Acquire) & 3, CLOSED);
+    succeed(&b);
+    // And metrics-only held while open keeps the open state's clock.
+    let b = breaker(1, 1, 1);
+    fail(&b);
+    b.set_override(BreakerState::MetricsOnly);
+    assert_eq!(b.word.load(Ordering::Acquire) & 3, OPEN);
+    assert!(b.try_acquire().is_ok());
 }
