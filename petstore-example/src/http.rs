@@ -15,9 +15,21 @@ use resilience_runtime::OverallStatus;
 use serde::Deserialize;
 use serde_json::json;
 
-/// The service's routes.
+/// The service's routes, with the admin routes when `PETSTORE_ADMIN_TOKEN`
+/// is set.
 pub fn router(store: Petstore) -> Router {
-    Router::new()
+    router_with(store, crate::admin::AdminToken::from_env())
+}
+
+/// The service's routes, with the admin routes (`admin.rs`) when `admin` is
+/// given.
+pub fn router_with(store: Petstore, admin: Option<crate::admin::AdminToken>) -> Router {
+    let routes = Router::new();
+    let routes = match admin {
+        Some(token) => routes.merge(crate::admin::routes(token)),
+        None => routes,
+    };
+    routes
         .route("/pets", get(list_pets))
         .route("/pets/{id}", get(get_pet))
         .route("/orders", post(create_order))
@@ -35,7 +47,8 @@ pub fn router(store: Petstore) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "this route does not take that method: /orders takes POST, the others GET".into(),
+                "this route does not take that method: /orders and /admin/* take POST, the others GET"
+                    .into(),
                 None,
             )
         })
@@ -45,7 +58,12 @@ pub fn router(store: Petstore) -> Router {
 /// [`router`] with every request run in `runtime`'s scope, for tests and for
 /// embedding beside other runtimes.
 pub fn router_in(store: Petstore, runtime: resilience_runtime::Runtime) -> Router {
-    router(store).layer(axum::middleware::from_fn(
+    in_scope(router(store), runtime)
+}
+
+/// `router` with every request run in `runtime`'s scope.
+pub fn in_scope(router: Router, runtime: resilience_runtime::Runtime) -> Router {
+    router.layer(axum::middleware::from_fn(
         move |request: axum::extract::Request, next: axum::middleware::Next| {
             let runtime = runtime.clone();
             async move { runtime.scope(next.run(request)).await }
@@ -65,9 +83,27 @@ async fn events(State(store): State<Petstore>) -> Result<Json<EventsStatus>, Api
 /// A status, a message, and maybe a `Retry-After` in seconds.
 pub struct ApiError(StatusCode, String, Option<u64>);
 
+impl ApiError {
+    /// An error with `status` and a message a person can act on.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError(status, message.into(), None)
+    }
+
+    /// 401, with the `WWW-Authenticate` challenge a client expects.
+    pub fn unauthorized(message: &str) -> Self {
+        ApiError(StatusCode::UNAUTHORIZED, message.into(), None)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.0, Json(json!({"error": self.1}))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
         if let Some(secs) = self.2 {
             response
                 .headers_mut()

@@ -12,6 +12,7 @@
 //! [`model`] holds the domain types, [`service`] the business operations, [`http`] the API and [`demo`]
 //! the scenarios `cargo run -p petstore-example` prints.
 
+pub mod admin;
 pub mod advisor;
 pub mod background;
 pub mod cache;

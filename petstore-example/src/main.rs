@@ -13,7 +13,7 @@ const USAGE: &str = "usage:
                          [--shutdown-grace SECONDS]
   petstore-example gateway [--port N] [--seed N] [--failure-rate F]
 env: DATABASE_URL, REDIS_URL, NATS_URL, GATEWAY_ADDR, PETSTORE_ADDR, PETSTORE_PORT, RESILIENCE_CONFIG,
-     PETSTORE_SHUTDOWN_GRACE";
+     PETSTORE_SHUTDOWN_GRACE, PETSTORE_ADMIN_TOKEN (turns on the admin routes)";
 
 struct Args(Vec<String>);
 

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use petstore_example::admin::AdminToken;
 use petstore_example::{config_with, http, App, Settings};
 use resilience_runtime::Runtime;
 use serde_json::Value;
@@ -48,7 +49,21 @@ pub async fn serve(settings: Settings) -> Served {
 }
 
 /// Like [`serve`], with more `(dependency, key, value)` overrides.
-pub async fn serve_with(mut settings: Settings, more: &[(&str, &str, f64)]) -> Served {
+pub async fn serve_with(settings: Settings, more: &[(&str, &str, f64)]) -> Served {
+    serve_full(settings, more, None).await
+}
+
+/// Like [`serve`], with the admin routes on under `token`.
+#[allow(dead_code)] // not every test binary uses it
+pub async fn serve_admin(token: &str) -> Served {
+    serve_full(Settings::default(), &[], AdminToken::new(token)).await
+}
+
+async fn serve_full(
+    mut settings: Settings,
+    more: &[(&str, &str, f64)],
+    admin: Option<AdminToken>,
+) -> Served {
     if settings.database_url.is_none() {
         settings.database_url = Some(sqlite_url());
     }
@@ -58,7 +73,7 @@ pub async fn serve_with(mut settings: Settings, more: &[(&str, &str, f64)]) -> S
     let app = rt.scope(App::start(settings)).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = http::router_in(app.store.clone(), rt.clone());
+    let router = http::in_scope(http::router_with(app.store.clone(), admin), rt.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     Served { addr, app, rt }
 }
@@ -87,10 +102,21 @@ impl Reply {
 
 /// Sends one HTTP/1.1 request and reads the whole response.
 pub async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Reply {
+    request_with(addr, method, path, body, "").await
+}
+
+/// [`request`] with `extra` header lines, each ending in `\r\n`.
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    extra: &str,
+) -> Reply {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let body = body.unwrap_or("");
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();

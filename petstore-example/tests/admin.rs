@@ -1,0 +1,126 @@
+//! The admin routes: off without a token, 401 without the right one (and
+//! nothing changes), and with it a breaker forced open, disabled,
+//! metrics-only and reset, as the snapshot and the orders show.
+
+mod common;
+
+use common::{get, post, request_with, serve, serve_admin, Served};
+
+const TOKEN: &str = "s3cret-admin-token";
+
+fn order() -> &'static str {
+    r#"{"customer_id": "customer_123", "pet_id": 1, "payment": {"amount": 299.99}}"#
+}
+
+async fn set(s: &Served, dependency: &str, state: &str, auth: &str) -> common::Reply {
+    let body = format!(r#"{{"state": "{state}"}}"#);
+    request_with(
+        s.addr,
+        "POST",
+        &format!("/admin/breakers/{dependency}"),
+        Some(&body),
+        auth,
+    )
+    .await
+}
+
+fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}\r\n")
+}
+
+fn breaker_state(snapshot: &serde_json::Value, dependency: &str) -> String {
+    snapshot["dependencies"][dependency]["circuit_breaker"]["state"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_configured_the_admin_routes_do_not_exist() {
+    let s = serve(Default::default()).await;
+    let reply = set(&s, "payment_gateway", "forced_open", &bearer(TOKEN)).await;
+    assert_eq!(reply.status, 404);
+    let snapshot = get(s.addr, "/health/resilience").await.body;
+    assert_eq!(breaker_state(&snapshot, "payment_gateway"), "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_wrong_token_is_refused_and_changes_nothing() {
+    let s = serve_admin(TOKEN).await;
+    for auth in [
+        String::new(),
+        bearer("wrong"),
+        bearer(&TOKEN[..TOKEN.len() - 1]),
+        format!("Authorization: Basic {TOKEN}\r\n"),
+    ] {
+        let reply = set(&s, "payment_gateway", "forced_open", &auth).await;
+        assert_eq!(reply.status, 401, "{auth:?}");
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+        assert!(!reply.error().contains(TOKEN), "the token never shows");
+    }
+    let snapshot = get(s.addr, "/health/resilience").await.body;
+    assert_eq!(breaker_state(&snapshot, "payment_gateway"), "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_right_token_forces_a_breaker_open_and_resets_it() {
+    let s = serve_admin(TOKEN).await;
+    let reply = set(&s, "payment_gateway", "forced_open", &bearer(TOKEN)).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.body["state"], "forced_open");
+
+    let refused = post(s.addr, "/orders", order()).await;
+    assert_eq!(refused.status, 503, "{:?}", refused.body);
+    assert!(refused.header("retry-after").is_some());
+    let snapshot = get(s.addr, "/health/resilience").await.body;
+    assert_eq!(breaker_state(&snapshot, "payment_gateway"), "forced_open");
+    assert_eq!(
+        snapshot["dependencies"]["payment_gateway"]["status"],
+        "unavailable"
+    );
+
+    for state in ["disabled", "metrics_only"] {
+        let reply = set(&s, "payment_gateway", state, &bearer(TOKEN)).await;
+        assert_eq!(
+            (reply.status, reply.body["state"].as_str()),
+            (200, Some(state))
+        );
+        let snapshot = get(s.addr, "/health/resilience").await.body;
+        assert_eq!(breaker_state(&snapshot, "payment_gateway"), state);
+    }
+
+    let reply = set(&s, "payment_gateway", "reset", &bearer(TOKEN)).await;
+    assert_eq!(
+        (reply.status, reply.body["state"].as_str()),
+        (200, Some("closed"))
+    );
+    let placed = post(s.addr, "/orders", order()).await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_say_what_to_send() {
+    let s = serve_admin(TOKEN).await;
+    let reply = set(&s, "payment_gateway", "ajar", &bearer(TOKEN)).await;
+    assert_eq!(reply.status, 422);
+    assert!(
+        reply
+            .error()
+            .contains("forced_open, disabled, metrics_only or reset"),
+        "{}",
+        reply.error()
+    );
+    let reply = set(&s, "no_such_dependency", "reset", &bearer(TOKEN)).await;
+    assert_eq!(reply.status, 404);
+    assert!(reply.error().contains("no_such_dependency"));
+    let reply = request_with(
+        s.addr,
+        "POST",
+        "/admin/breakers/payment_gateway",
+        Some("not json"),
+        &bearer(TOKEN),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.error().contains("\"state\""), "{}", reply.error());
+}
