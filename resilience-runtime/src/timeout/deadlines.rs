@@ -187,18 +187,25 @@ impl Deadlines {
     /// one left.
     fn fire_due(&self, now: u64) -> u64 {
         let mut next = NONE;
-        for index in 0..self.page_count.load(Acquire) {
+        self.each_claimed(|slot| {
+            if let Some(left) = fire_if_due(slot, now) {
+                next = next.min(left);
+            }
+        });
+        next
+    }
+
+    /// Runs `f` on every claimed slot. The loads are `SeqCst`: retiring
+    /// relies on them to see a slot armed just before (see `Armed::new`).
+    fn each_claimed(&self, mut f: impl FnMut(&Slot)) {
+        for index in 0..self.page_count.load(SeqCst) {
             let page = self.page(index);
-            let mut used = page.used.load(Acquire);
+            let mut used = page.used.load(SeqCst);
             while used != 0 {
-                let slot = &page.slots[used.trailing_zeros() as usize];
+                f(&page.slots[used.trailing_zeros() as usize]);
                 used &= used - 1;
-                if let Some(left) = fire_if_due(slot, now) {
-                    next = next.min(left);
-                }
             }
         }
-        next
     }
 
     /// Retires the table: every armed call is woken, finds it dead and keeps
@@ -210,17 +217,11 @@ impl Deadlines {
 
     /// Wakes every armed call without firing it.
     fn wake_all(&self) {
-        for index in 0..self.page_count.load(SeqCst) {
-            let page = self.page(index);
-            let mut used = page.used.load(SeqCst);
-            while used != 0 {
-                let slot = &page.slots[used.trailing_zeros() as usize];
-                used &= used - 1;
-                if let Some(waker) = take_waker(slot, ARMED) {
-                    waker.wake();
-                }
+        self.each_claimed(|slot| {
+            if let Some(waker) = take_waker(slot, ARMED) {
+                waker.wake();
             }
-        }
+        });
     }
 
     /// Frees a claimed slot that is not armed.
@@ -240,15 +241,7 @@ impl Deadlines {
     /// Armed deadlines in the table.
     fn armed(&self) -> usize {
         let mut armed = 0;
-        for index in 0..self.page_count.load(Acquire) {
-            let page = self.page(index);
-            let mut used = page.used.load(Acquire);
-            while used != 0 {
-                let slot = &page.slots[used.trailing_zeros() as usize];
-                used &= used - 1;
-                armed += usize::from(slot.state.load(Acquire) == ARMED);
-            }
-        }
+        self.each_claimed(|slot| armed += usize::from(slot.state.load(Acquire) == ARMED));
         armed
     }
 }
