@@ -32,6 +32,9 @@ const METRICS_ONLY: u8 = 3;
 /// (disabled, or metrics-only while it would refuse): it matches no word.
 const PASS: Ticket = Ticket { word: u64::MAX };
 
+/// The longest a backed-off breaker stays open without a configured maximum.
+const MAX_OPEN_TIME: Duration = Duration::from_secs(86_400);
+
 /// How long a caller is told to wait while the half-open probes are all busy.
 const PROBE_BUSY_RETRY: Duration = Duration::from_secs(1);
 
@@ -75,6 +78,12 @@ pub struct BreakerConfig {
     pub failure_threshold: u32,
     /// How long the breaker stays open before admitting probes.
     pub recovery_timeout: Duration,
+    /// Each reopen after a failed probe multiplies the open time by this
+    /// (1.0: every open lasts `recovery_timeout`) …
+    pub timeout_multiplier: f64,
+    /// … up to this (a day when unset); a close starts again from
+    /// `recovery_timeout`.
+    pub max_timeout: Option<Duration>,
     /// Probes in flight at most while half-open.
     pub half_open_max_calls: u32,
     /// Probe successes that close the breaker.
@@ -108,6 +117,9 @@ pub(crate) struct CircuitBreaker {
     transitions: Mutex<Probes>,
     /// `NORMAL` or the operator's override; changed under `transitions`.
     mode: AtomicU8,
+    /// Reopens after a failed probe since the breaker last opened from
+    /// closed; changed under `transitions`.
+    reopens: AtomicU32,
 }
 
 #[derive(Default)]
@@ -127,6 +139,7 @@ impl CircuitBreaker {
             window: config.failure_rate.map(|r| Window::new(r.window_size)),
             transitions: Mutex::new(Probes::default()),
             mode: AtomicU8::new(NORMAL),
+            reopens: AtomicU32::new(0),
         }
     }
 
@@ -267,12 +280,21 @@ impl CircuitBreaker {
     fn transition(&self, word: u64, state: u64) -> u64 {
         let next = ((word >> 2) + 1) << 2 | state;
         if state == OPEN {
+            // A failed probe reopens for longer; opening from closed starts
+            // again from the base.
+            let reopens = if word & 3 == HALF_OPEN {
+                self.reopens.load(Ordering::Relaxed).saturating_add(1)
+            } else {
+                0
+            };
+            self.reopens.store(reopens, Ordering::Relaxed);
             let until = self
                 .now()
-                .saturating_add(self.config.recovery_timeout.as_nanos() as u64);
+                .saturating_add(self.open_time(reopens).as_nanos() as u64);
             self.open_until.store(until, Ordering::Release);
         }
         if state == CLOSED {
+            self.reopens.store(0, Ordering::Relaxed);
             self.consecutive_failures.store(0, Ordering::Relaxed);
             if let Some(w) = &self.window {
                 w.reset();
@@ -280,6 +302,26 @@ impl CircuitBreaker {
         }
         self.word.store(next, Ordering::Release);
         next
+    }
+
+    /// How long the breaker stays open after `reopens` failed probes in a
+    /// row: the recovery timeout times the multiplier that many times, at
+    /// most the maximum.
+    fn open_time(&self, reopens: u32) -> Duration {
+        let base = self.config.recovery_timeout;
+        if reopens == 0 || self.config.timeout_multiplier <= 1.0 {
+            return base;
+        }
+        let max = self.config.max_timeout.unwrap_or(MAX_OPEN_TIME).max(base);
+        let factor = self
+            .config
+            .timeout_multiplier
+            .powi(reopens.min(1000) as i32);
+        let nanos = (base.as_nanos() as f64 * factor).round();
+        if nanos >= max.as_nanos() as f64 {
+            return max;
+        }
+        Duration::from_nanos(nanos as u64)
     }
 
     #[inline]

@@ -95,6 +95,8 @@ fn breaker() -> CircuitBreaker {
     CircuitBreaker::new(BreakerConfig {
         failure_threshold: 1,
         recovery_timeout: Duration::from_secs(1),
+        timeout_multiplier: 1.0,
+        max_timeout: None,
         half_open_max_calls: 1,
         success_threshold: 1,
         failure_rate: None,

@@ -7,6 +7,8 @@ fn breaker(threshold: u32, half_open: u32, successes: u32) -> CircuitBreaker {
     CircuitBreaker::new(BreakerConfig {
         failure_threshold: threshold,
         recovery_timeout: Duration::from_secs(60),
+        timeout_multiplier: 1.0,
+        max_timeout: None,
         half_open_max_calls: half_open,
         success_threshold: successes,
         failure_rate: None,
@@ -19,6 +21,8 @@ fn half_rate(window: u32, minimum: u32) -> CircuitBreaker {
     CircuitBreaker::new(BreakerConfig {
         failure_threshold: 100,
         recovery_timeout: Duration::from_secs(10),
+        timeout_multiplier: 1.0,
+        max_timeout: None,
         half_open_max_calls: 1,
         success_threshold: 1,
         failure_rate: Some(FailureRateConfig {
@@ -242,11 +246,23 @@ struct Model {
     probe_successes: u32,
     open_until: u64,
     mode: Override,
+    multiplier: u64,
+    max_open: u64,
+    reopens: u32,
 }
 
 impl Model {
-    fn new(threshold: u32, recovery: u64, successes_needed: u32) -> Self {
+    fn new(
+        threshold: u32,
+        recovery: u64,
+        successes_needed: u32,
+        multiplier: u64,
+        max_open: u64,
+    ) -> Self {
         Model {
+            multiplier,
+            max_open,
+            reopens: 0,
             threshold,
             recovery,
             successes_needed,
@@ -283,6 +299,7 @@ impl Model {
                 self.consecutive += 1;
                 if self.consecutive >= self.threshold {
                     self.state = BreakerState::Open;
+                    self.reopens = 0;
                     self.open_until = now + self.recovery;
                 }
             }
@@ -291,11 +308,16 @@ impl Model {
                 if self.probe_successes >= self.successes_needed {
                     self.state = BreakerState::Closed;
                     self.consecutive = 0;
+                    self.reopens = 0;
                 }
             }
             (BreakerState::HalfOpen, true) => {
                 self.state = BreakerState::Open;
-                self.open_until = now + self.recovery;
+                self.reopens += 1;
+                let open = (0..self.reopens).fold(self.recovery, |t, _| {
+                    (t * self.multiplier).min(self.max_open)
+                });
+                self.open_until = now + open.max(self.recovery);
             }
             _ => unreachable!(),
         }
@@ -307,10 +329,12 @@ impl Model {
             Override::None => {
                 self.state = BreakerState::Closed;
                 self.consecutive = 0;
+                self.reopens = 0;
             }
             Override::MetricsOnly if matches!(self.mode, Override::Forced | Override::Disabled) => {
                 self.state = BreakerState::Closed;
                 self.consecutive = 0;
+                self.reopens = 0;
             }
             _ => {}
         }
@@ -339,6 +363,8 @@ proptest::proptest! {
         threshold in 1u32..5,
         recovery in 1u64..50,
         successes_needed in 1u32..4,
+        multiplier in 1u64..4,
+        extra_open in 0u64..200,
         steps in proptest::collection::vec((0u8..24, 0u64..30), 1..80),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
@@ -346,11 +372,13 @@ proptest::proptest! {
             let b = CircuitBreaker::new(BreakerConfig {
                 failure_threshold: threshold,
                 recovery_timeout: Duration::from_millis(recovery),
+                timeout_multiplier: multiplier as f64,
+                max_timeout: Some(Duration::from_millis(recovery + extra_open)),
                 half_open_max_calls: 1,
                 success_threshold: successes_needed,
                 failure_rate: None,
             });
-            let mut model = Model::new(threshold, recovery, successes_needed);
+            let mut model = Model::new(threshold, recovery, successes_needed, multiplier, recovery + extra_open);
             let mut now = 0;
             for (action, wait) in steps {
                 advance(Duration::from_millis(wait)).await;
@@ -522,4 +550,34 @@ async fn metrics_only_after_an_override_starts_closed() {
     b.set_override(BreakerState::MetricsOnly);
     assert_eq!(b.word.load(Ordering::Acquire) & 3, OPEN);
     assert!(b.try_acquire().is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_failed_probe_reopens_for_longer_up_to_the_maximum_and_a_close_starts_over() {
+    let b = CircuitBreaker::new(BreakerConfig {
+        failure_threshold: 1,
+        recovery_timeout: Duration::from_secs(10),
+        timeout_multiplier: 2.0,
+        max_timeout: Some(Duration::from_secs(35)),
+        half_open_max_calls: 1,
+        success_threshold: 1,
+        failure_rate: None,
+    });
+    fail(&b);
+    assert_eq!(b.try_acquire().unwrap_err(), Duration::from_secs(10));
+    for open in [20, 35, 35] {
+        advance(b.try_acquire().unwrap_err()).await;
+        fail(&b); // the probe fails
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.try_acquire().unwrap_err(), Duration::from_secs(open));
+    }
+    advance(Duration::from_secs(35)).await;
+    succeed(&b);
+    assert_eq!(b.state(), BreakerState::Closed);
+    fail(&b);
+    assert_eq!(
+        b.try_acquire().unwrap_err(),
+        Duration::from_secs(10),
+        "opening from closed starts from the base again"
+    );
 }

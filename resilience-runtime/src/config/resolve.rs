@@ -149,13 +149,29 @@ pub(crate) fn resolve(
                 })
             }
         };
+        let recovery_timeout = first!(dep, per_kind, circuit_breaker_timeout)
+            .or(top.timeouts.circuit_breaker_timeout)
+            .map_or(RECOVERY_TIMEOUT, |s| s.0);
+        let max_timeout = first!(dep, per_kind, circuit_breaker_max_timeout).map(|s| s.0);
+        if max_timeout.is_some_and(|max| max < recovery_timeout) {
+            let in_dep = dep.is_some_and(|d| d.circuit_breaker_max_timeout.is_some());
+            return Err(ConfigError::value(
+                origin(name, kind, "circuit_breaker_max_timeout", in_dep, !in_dep),
+                format!(
+                    "is below circuit_breaker_timeout ({} s): the longest open time cannot be \
+                     shorter than the first",
+                    recovery_timeout.as_secs_f64()
+                ),
+            ));
+        }
         Some(BreakerConfig {
             failure_threshold: first!(dep, per_kind, circuit_breaker_failure_threshold)
                 .or(top.circuit_breaker_failure_threshold)
                 .map_or(FAILURE_THRESHOLD, |c| c.0),
-            recovery_timeout: first!(dep, per_kind, circuit_breaker_timeout)
-                .or(top.timeouts.circuit_breaker_timeout)
-                .map_or(RECOVERY_TIMEOUT, |s| s.0),
+            recovery_timeout,
+            timeout_multiplier: first!(dep, per_kind, circuit_breaker_timeout_multiplier)
+                .map_or(1.0, |m| m.0),
+            max_timeout,
             half_open_max_calls: first!(dep, per_kind, circuit_breaker_half_open_max_calls)
                 .map_or(1, |c| c.0),
             success_threshold: first!(dep, per_kind, circuit_breaker_success_threshold)
@@ -438,6 +454,14 @@ fn inapplicable(
         (
             "circuit_breaker_timeout",
             d.circuit_breaker_timeout.is_some(),
+        ),
+        (
+            "circuit_breaker_timeout_multiplier",
+            d.circuit_breaker_timeout_multiplier.is_some(),
+        ),
+        (
+            "circuit_breaker_max_timeout",
+            d.circuit_breaker_max_timeout.is_some(),
         ),
         (
             "circuit_breaker_half_open_max_calls",

@@ -167,6 +167,8 @@ macro_rules! policy_section {
             pub enable_circuit_breaker: Option<bool>,
             pub circuit_breaker_failure_threshold: Option<Count>,
             pub circuit_breaker_timeout: Option<PositiveSeconds>,
+            pub circuit_breaker_timeout_multiplier: Option<Multiplier>,
+            pub circuit_breaker_max_timeout: Option<PositiveSeconds>,
             pub circuit_breaker_half_open_max_calls: Option<Count>,
             pub circuit_breaker_success_threshold: Option<Count>,
             pub circuit_breaker_failure_rate_threshold: Option<Rate>,

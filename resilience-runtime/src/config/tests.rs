@@ -843,3 +843,61 @@ fn a_cluster_scope_needs_the_cluster_feature() {
     assert_eq!(line, Some(5));
     assert!(text.contains("enable the `cluster` feature"), "{text}");
 }
+
+#[test]
+fn open_time_backoff_keys_resolve_and_are_checked() {
+    let c = Config::from_yaml_str(
+        "resilience:
+  bulkheads:
+    database: { circuit_breaker_timeout_multiplier: 2 }
+  external_dependencies:
+    a: { type: database, circuit_breaker_timeout: 10, circuit_breaker_max_timeout: 300 }
+    b: { type: external_api }
+",
+    )
+    .unwrap();
+    let a = dep(&c, "a").circuit_breaker.unwrap();
+    assert_eq!(
+        (a.timeout_multiplier, a.max_timeout),
+        (2.0, Some(secs(300.0)))
+    );
+    let b = dep(&c, "b").circuit_breaker.unwrap();
+    assert_eq!((b.timeout_multiplier, b.max_timeout), (1.0, None));
+
+    let (path, line, text) = invalid(
+        "resilience:
+  external_dependencies:
+    db:
+      type: database
+      circuit_breaker_timeout: 60
+      circuit_breaker_max_timeout: 30
+",
+    );
+    assert_eq!(
+        path,
+        "resilience.external_dependencies.db.circuit_breaker_max_timeout"
+    );
+    assert_eq!(line, Some(6));
+    assert!(
+        text.contains("below circuit_breaker_timeout (60 s)"),
+        "{text}"
+    );
+
+    for (yaml, at) in [
+        (
+            "external_dependencies:\n    db: { type: database, circuit_breaker_timeout_multiplier: 0.5 }",
+            "resilience.external_dependencies.db.circuit_breaker_timeout_multiplier",
+        ),
+        (
+            "external_dependencies:\n    db: { type: database, circuit_breaker_max_timeout: 86401 }",
+            "resilience.external_dependencies.db.circuit_breaker_max_timeout",
+        ),
+        (
+            "external_dependencies:\n    db: { type: database, enable_circuit_breaker: false, circuit_breaker_timeout_multiplier: 2 }",
+            "resilience.external_dependencies.db.circuit_breaker_timeout_multiplier",
+        ),
+    ] {
+        let (path, _, text) = invalid(&format!("resilience:\n  {yaml}\n"));
+        assert_eq!(path, at, "{text}");
+    }
+}
