@@ -13,6 +13,9 @@ use std::sync::Arc;
 pub(crate) struct Dependency {
     pub config: DependencyConfig,
     pub operations: Vec<&'static str>,
+    /// Operations of callers that are not annotated sites (a tower layer),
+    /// added on their first call.
+    pub later_operations: std::sync::Mutex<Vec<&'static str>>,
     pub bulkhead: Bulkhead,
     pub breaker: Option<CircuitBreaker>,
     pub rate_limiter: Option<RateLimiter>,
@@ -46,9 +49,40 @@ impl Dependency {
             retry: config.retry.filter(|_| flags.idempotent).map(Retry::new),
             fallback: flags.fallback.then(FallbackStats::default),
             stats: Stats::default(),
+            later_operations: Default::default(),
             operations,
             config,
         }
+    }
+}
+
+impl Dependency {
+    /// Adds `operation` to the snapshot's list unless it is there.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn note_operation(&self, operation: &'static str) {
+        if self.operations.contains(&operation) {
+            return;
+        }
+        let mut later = self
+            .later_operations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !later.contains(&operation) {
+            later.push(operation);
+        }
+    }
+
+    /// Every operation: the annotated sites', then the others'.
+    pub(crate) fn all_operations(&self) -> Vec<String> {
+        let later = self
+            .later_operations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.operations
+            .iter()
+            .chain(later.iter())
+            .map(|s| s.to_string())
+            .collect()
     }
 }
 

@@ -128,6 +128,9 @@ mod snapshot;
 mod stats;
 mod sync;
 mod timeout;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 
 pub use breaker_control::BreakerControl;
 pub use bulkhead::BulkheadConfig;

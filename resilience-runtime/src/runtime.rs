@@ -235,6 +235,12 @@ impl Runtime {
             .unwrap_or_else(|_| global().clone())
     }
 
+    /// The dependency `name`, for callers that are not annotated sites.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn dependency_named(&self, name: &str) -> Option<Arc<Dependency>> {
+        self.inner.dependencies.get(name).cloned()
+    }
+
     /// The resolved policies of `name`, if this runtime has it.
     pub fn dependency_config(&self, name: &str) -> Option<&DependencyConfig> {
         self.inner.dependencies.get(name).map(|d| &d.config)

@@ -398,7 +398,7 @@ impl DependencyHealth {
             kind: dep.config.kind,
             critical: dep.config.critical,
             status,
-            operations: dep.operations.iter().map(|s| s.to_string()).collect(),
+            operations: dep.all_operations(),
             timeout_seconds: dep.config.call_timeout.map(|t| t.as_secs_f64()),
             bulkhead,
             circuit_breaker,
