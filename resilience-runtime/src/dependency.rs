@@ -1,6 +1,7 @@
 //! One dependency's live state: its policies and its counters.
 
 use crate::bulkhead::Bulkhead;
+use crate::chaos::Faults;
 use crate::circuit_breaker::CircuitBreaker;
 use crate::config::DependencyConfig;
 use crate::fallback::FallbackStats;
@@ -24,6 +25,8 @@ pub(crate) struct Dependency {
     /// Set when some site declares a fallback.
     pub fallback: Option<FallbackStats>,
     pub stats: Stats,
+    /// Chaos and a test's injected faults; `None` when neither can apply.
+    pub faults: Option<Box<Faults>>,
 }
 
 /// What the annotated sites of one dependency declare.
@@ -49,6 +52,7 @@ impl Dependency {
             retry: config.retry.filter(|_| flags.idempotent).map(Retry::new),
             fallback: flags.fallback.then(FallbackStats::default),
             stats: Stats::default(),
+            faults: Faults::new(config.chaos),
             later_operations: Default::default(),
             operations,
             config,

@@ -64,6 +64,15 @@ pub enum ResilienceError {
         /// How long until the limiter admits a call.
         retry_after: Duration,
     },
+    /// Chaos or a test's fault injector failed the call on purpose: the
+    /// function did not run. It counts as a failure of the dependency, since
+    /// it stands for one.
+    InjectedFault {
+        /// The dependency's configured name.
+        dependency: &'static str,
+        /// The operation.
+        operation: &'static str,
+    },
     /// Strict mode is on and no runtime is in force: the function did not
     /// run. See [`enable_strict_mode`](crate::enable_strict_mode).
     NotInitialised {
@@ -82,6 +91,7 @@ impl ResilienceError {
             | Self::Timeout { dependency, .. }
             | Self::CircuitOpen { dependency, .. }
             | Self::RateLimited { dependency, .. }
+            | Self::InjectedFault { dependency, .. }
             | Self::NotInitialised { dependency, .. } => dependency,
         }
     }
@@ -93,6 +103,7 @@ impl ResilienceError {
             | Self::Timeout { operation, .. }
             | Self::CircuitOpen { operation, .. }
             | Self::RateLimited { operation, .. }
+            | Self::InjectedFault { operation, .. }
             | Self::NotInitialised { operation, .. } => operation,
         }
     }
@@ -117,6 +128,11 @@ impl ResilienceError {
         matches!(self, Self::RateLimited { .. })
     }
 
+    /// True for [`ResilienceError::InjectedFault`].
+    pub fn is_injected_fault(&self) -> bool {
+        matches!(self, Self::InjectedFault { .. })
+    }
+
     /// True for [`ResilienceError::NotInitialised`].
     pub fn is_not_initialised(&self) -> bool {
         matches!(self, Self::NotInitialised { .. })
@@ -132,7 +148,7 @@ impl ResilienceError {
             Self::CircuitOpen { retry_after, .. } | Self::RateLimited { retry_after, .. } => {
                 Some(*retry_after)
             }
-            Self::Timeout { .. } | Self::NotInitialised { .. } => None,
+            Self::Timeout { .. } | Self::InjectedFault { .. } | Self::NotInitialised { .. } => None,
         }
     }
 }
@@ -177,6 +193,14 @@ impl fmt::Display for ResilienceError {
                 "{dependency}/{operation} not attempted: its rate limit allows no call now; \
                  retry in {:.3}s or raise its rate_limit_per_second",
                 retry_after.as_secs_f64()
+            ),
+            Self::InjectedFault {
+                dependency,
+                operation,
+            } => write!(
+                f,
+                "{dependency}/{operation} failed on purpose: a fault injected by chaos \
+                 (chaos_fault_rate) or a test's fault injector; the function did not run"
             ),
             Self::NotInitialised {
                 dependency,

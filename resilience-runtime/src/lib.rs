@@ -109,6 +109,7 @@
 mod breaker_control;
 mod bulkhead;
 mod call;
+mod chaos;
 mod circuit_breaker;
 mod clock;
 mod config;
@@ -127,6 +128,9 @@ mod site;
 mod snapshot;
 mod stats;
 mod sync;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod timeout;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
@@ -134,6 +138,7 @@ pub mod tower;
 
 pub use breaker_control::BreakerControl;
 pub use bulkhead::BulkheadConfig;
+pub use chaos::ChaosConfig;
 pub use circuit_breaker::BreakerState;
 pub use circuit_breaker::{BreakerConfig, FailureRateConfig};
 pub use config::{CallSiteProblem, CallSiteReason, ConfigError, DependencyConfig};
@@ -333,9 +338,9 @@ pub use resilience_macros::resilient;
 pub use retry::{Backoff, Jitter, RetryConfig, RetryOn};
 pub use runtime::Runtime;
 pub use snapshot::{
-    BreakerHealth, BulkheadHealth, BulkheadType, ConfigSource, DependencyHealth, DependencyStatus,
-    FallbackHealth, HealthSnapshot, OverallStatus, RateLimitBackend, RateLimitScopeName,
-    RateLimiterHealth, RetryHealth,
+    BreakerHealth, BulkheadHealth, BulkheadType, ChaosHealth, ConfigSource, DependencyHealth,
+    DependencyStatus, FallbackHealth, HealthSnapshot, OverallStatus, RateLimitBackend,
+    RateLimitScopeName, RateLimiterHealth, RetryHealth,
 };
 
 use std::path::Path;

@@ -51,6 +51,18 @@ tokio::task_local! {
 static GLOBAL: OnceLock<Runtime> = OnceLock::new();
 static DEFAULTS: Lazy<Runtime> = Lazy::new(Runtime::with_defaults);
 
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("defaults", &self.inner.defaults)
+            .field(
+                "dependencies",
+                &self.inner.dependencies.keys().collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
 impl Runtime {
     /// Builds a runtime from YAML text. Fails on any config error, and when an
     /// annotated call site names a dependency the text lacks or cannot run
@@ -236,7 +248,7 @@ impl Runtime {
     }
 
     /// The dependency `name`, for callers that are not annotated sites.
-    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "tower", feature = "testing")), allow(dead_code))]
     pub(crate) fn dependency_named(&self, name: &str) -> Option<Arc<Dependency>> {
         self.inner.dependencies.get(name).cloned()
     }
@@ -252,6 +264,23 @@ impl Runtime {
     pub fn circuit_breaker(&self, dependency: &str) -> Option<crate::BreakerControl> {
         let dep = self.inner.dependencies.get(dependency)?;
         crate::BreakerControl::new(DepRef::Scoped(dep.clone()))
+    }
+
+    /// A test's fault injector for `dependency` (feature `testing`); see
+    /// [`testing`](crate::testing).
+    ///
+    /// # Panics
+    ///
+    /// When this runtime has no such dependency: a test names its own.
+    #[cfg(feature = "testing")]
+    pub fn inject(&self, dependency: &str) -> crate::testing::FaultInjector {
+        let dep = self.dependency_named(dependency).unwrap_or_else(|| {
+            panic!(
+                "Runtime::inject(\"{dependency}\"): this runtime has no such dependency; it has {:?}",
+                self.inner.dependencies.keys().collect::<Vec<_>>()
+            )
+        });
+        crate::testing::FaultInjector::new(dep)
     }
 
     /// Spawns `future` on tokio, in this runtime's scope: annotated calls in

@@ -107,6 +107,24 @@ pub struct DependencyHealth {
     pub fallback: Option<FallbackHealth>,
     /// Its rate limiter; `null` when it has none.
     pub rate_limiter: Option<RateLimiterHealth>,
+    /// Its chaos settings; absent when it has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<ChaosHealth>,
+}
+
+/// A dependency's chaos settings, so nobody mistakes injected faults for
+/// real ones.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct ChaosHealth {
+    /// Share of calls failed on purpose.
+    pub fault_rate: f64,
+    /// Share of calls delayed on purpose.
+    pub latency_rate: f64,
+    /// The delay, in seconds.
+    pub latency_seconds: f64,
+    /// The seed, when the choices repeat from run to run.
+    pub seed: Option<u64>,
 }
 
 /// A dependency's rate limiter.
@@ -405,6 +423,16 @@ impl DependencyHealth {
             retry,
             fallback,
             rate_limiter: dep.rate_limiter.as_ref().map(rate_limiter_health),
+            chaos: dep
+                .faults
+                .as_ref()
+                .and_then(|f| f.chaos())
+                .map(|c| ChaosHealth {
+                    fault_rate: c.fault_rate,
+                    latency_rate: c.latency_rate,
+                    latency_seconds: c.latency.as_secs_f64(),
+                    seed: c.seed,
+                }),
         }
     }
 }

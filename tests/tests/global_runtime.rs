@@ -124,13 +124,9 @@ async fn defaults_before_init_then_the_configured_runtime_which_is_never_replace
         ["get_pet"]
     );
 
-    let again = init_from_file(&path)
-        .err()
-        .expect("a second init is an error");
+    let again = init_from_file(&path).expect_err("a second init is an error");
     assert!(matches!(again, ConfigError::AlreadyInitialised), "{again}");
-    let again = init_from_yaml_str("resilience: {}")
-        .err()
-        .expect("a second init is an error");
+    let again = init_from_yaml_str("resilience: {}").expect_err("a second init is an error");
     assert!(matches!(again, ConfigError::AlreadyInitialised), "{again}");
     assert_eq!(get_pet(3).await, Ok(3));
     let last = resilience_runtime::health_snapshot();

@@ -41,9 +41,7 @@ resilience:
 
 #[tokio::test]
 async fn an_overlay_adds_a_site_and_overrides_one_key() {
-    let alone = Runtime::from_file(production())
-        .err()
-        .expect("production lacks the test's site");
+    let alone = Runtime::from_file(production()).expect_err("production lacks the test's site");
     assert!(matches!(alone, ConfigError::CallSites { .. }), "{alone}");
 
     let rt = Runtime::from_files(&[production(), overlay("ok.yaml", OVERLAY)]).unwrap();
@@ -94,8 +92,7 @@ fn a_mistake_in_the_overlay_names_the_overlay_file_line_and_column() {
     ] {
         let path = overlay(name, text);
         let err = Runtime::from_files(&[production(), path.clone()])
-            .err()
-            .expect("must be refused");
+            .expect_err("must be refused");
         let ConfigError::Invalid { file, layer, line: l, column: c, .. } = &err else {
             panic!("{err:?}")
         };

@@ -193,7 +193,7 @@ fn rate_limit_mistakes_are_located_errors() {
         ),
     ] {
         let yaml = format!("{yaml}    waits: {{ type: database }}\n    retried: {{ type: database }}\n");
-        let err = Runtime::from_yaml_str(&yaml).err().expect("refused");
+        let err = Runtime::from_yaml_str(&yaml).expect_err("refused");
         assert_eq!(err.path(), Some(path), "{err}");
         assert!(err.line().is_some(), "{err}");
         assert!(err.to_string().contains(says), "{err}");
@@ -208,9 +208,8 @@ fn string_values_read_the_environment_and_an_unset_variable_is_a_located_error()
              limited: {{ type: database }}\n    waits: {{ type: database }}\n    retried: {{ type: database }}\n"
         )
     };
-    let err = Runtime::from_yaml_str(&yaml("${RESILIENCE_TEST_SURELY_UNSET}"))
-        .err()
-        .expect("refused");
+    let err =
+        Runtime::from_yaml_str(&yaml("${RESILIENCE_TEST_SURELY_UNSET}")).expect_err("refused");
     // serde places a value's own error at its mapping, on the value's line.
     assert_eq!(err.path(), Some("resilience.cluster"), "{err}");
     assert_eq!(err.line(), Some(3), "the redis_url line: {err}");

@@ -47,8 +47,7 @@ fn advise(fail: bool) -> Result<u32, TestError> {
 #[test]
 fn a_config_missing_dependencies_lists_every_site_that_names_one() {
     let err = Runtime::from_yaml_str("resilience:\n  external_dependencies:\n    advisor: { type: external_api, bulkhead_type: thread_pool }\n")
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     let ConfigError::CallSites { problems } = &err else {
         panic!("{err:?}")
     };

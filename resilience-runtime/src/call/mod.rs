@@ -111,9 +111,18 @@ macro_rules! attempt_steps {
             $on_refused
         }
         guard.hold(semaphore);
+        let mut timeout = $timeout;
+        if let Some(faults) = &$dep.faults {
+            if let Some(injection) = faults.next() {
+                match $crate::call::inject(injection, &mut guard, timeout).await {
+                    Ok(left) => timeout = left,
+                    Err($refused) => $on_refused,
+                }
+            }
+        }
         // Declared after the guard, so it is dropped (cancelled) before the slot frees.
         let body = ::std::pin::pin!($body);
-        match $crate::timeout::run_timed(body, $timeout).await {
+        match $crate::timeout::run_timed(body, timeout).await {
             $crate::timeout::Step::Done(result) => {
                 let $result = guard.finish_with(result, $success, $record);
                 $on_done
@@ -295,6 +304,33 @@ where
             "the worker running {}/{} dropped its job: the runtime is shutting down",
             site.dependency, site.operation
         ))),
+        Step::TimedOut(timeout) => Err(guard.time_out(timeout)),
+        Step::Panicked(payload) => guard.panicked(payload),
+    }
+}
+
+/// An injected fault or delay, inside the call's timeout: `Ok` with the
+/// time left for the body, or the attempt's end, counted.
+#[cold]
+pub(crate) async fn inject(
+    injection: crate::chaos::Injection,
+    guard: &mut Guard<'_>,
+    timeout: Option<Duration>,
+) -> Result<Option<Duration>, ResilienceError> {
+    use crate::chaos::Injection;
+    let wait = match injection {
+        Injection::Fault => return Err(guard.inject_fault()),
+        Injection::Delay(by) => Some(by),
+        Injection::Hang => None,
+    };
+    let waited = std::pin::pin!(async {
+        match wait {
+            Some(by) => crate::clock::sleep(by).await,
+            None => std::future::pending().await,
+        }
+    });
+    match run_timed(waited, timeout).await {
+        Step::Done(()) => Ok(timeout.map(|t| t.saturating_sub(wait.unwrap_or_default()))),
         Step::TimedOut(timeout) => Err(guard.time_out(timeout)),
         Step::Panicked(payload) => guard.panicked(payload),
     }
@@ -508,6 +544,14 @@ impl<'a> Guard<'a> {
             dependency: self.site.dependency,
             operation: self.site.operation,
             retry_after,
+        }
+    }
+
+    fn inject_fault(&mut self) -> ResilienceError {
+        self.finish(Outcome::Failure);
+        ResilienceError::InjectedFault {
+            dependency: self.site.dependency,
+            operation: self.site.operation,
         }
     }
 

@@ -9,6 +9,7 @@ use super::schema::{
 use super::values::MAX_WORKERS;
 use super::ConfigError;
 use crate::bulkhead::BulkheadConfig;
+use crate::chaos::ChaosConfig;
 use crate::circuit_breaker::{BreakerConfig, FailureRateConfig};
 use crate::rate_limiter::{RateLimitConfig, RateLimitScope};
 use crate::retry::{Backoff, Jitter, RetryConfig, RetryOn};
@@ -41,6 +42,8 @@ pub struct DependencyConfig {
     pub retry: Option<RetryConfig>,
     /// Its rate limit; `None` without `rate_limit_per_second`.
     pub rate_limit: Option<RateLimitConfig>,
+    /// Its chaos; `None` without `chaos_*` keys.
+    pub chaos: Option<ChaosConfig>,
 }
 
 /// Picks the first level that sets a key.
@@ -191,6 +194,7 @@ pub(crate) fn resolve(
         circuit_breaker,
         retry: resolve_retry(top, name, kind, dep, per_kind)?,
         rate_limit: resolve_rate_limit(top, name, kind, dep, per_kind)?,
+        chaos: resolve_chaos(top, name, kind, dep, per_kind)?,
     })
 }
 
@@ -204,6 +208,72 @@ fn origin(name: &str, kind: Kind, key: &str, in_dep: bool, in_kind: bool) -> Str
     } else {
         format!("resilience.{key}")
     }
+}
+
+/// Chaos, refused unless the top level allows it, so that a config copied
+/// from a game day cannot turn it on by accident.
+fn resolve_chaos(
+    top: &ResilienceSection,
+    name: &str,
+    kind: Kind,
+    dep: Option<&DependencySection>,
+    per_kind: Option<&KindSection>,
+) -> Result<Option<ChaosConfig>, ConfigError> {
+    let fault_rate = first!(dep, per_kind, chaos_fault_rate);
+    let latency_rate = first!(dep, per_kind, chaos_latency_rate);
+    let latency = first!(dep, per_kind, chaos_latency_seconds);
+    let seed = first!(dep, per_kind, chaos_seed);
+    let at = |key: &str, in_dep: bool| origin(name, kind, key, in_dep, !in_dep);
+    let set = [
+        (
+            "chaos_fault_rate",
+            dep.is_some_and(|d| d.chaos_fault_rate.is_some()),
+            fault_rate.is_some(),
+        ),
+        (
+            "chaos_latency_rate",
+            dep.is_some_and(|d| d.chaos_latency_rate.is_some()),
+            latency_rate.is_some(),
+        ),
+        (
+            "chaos_latency_seconds",
+            dep.is_some_and(|d| d.chaos_latency_seconds.is_some()),
+            latency.is_some(),
+        ),
+        (
+            "chaos_seed",
+            dep.is_some_and(|d| d.chaos_seed.is_some()),
+            seed.is_some(),
+        ),
+    ];
+    let Some((key, in_dep, _)) = set.iter().find(|(_, _, set)| *set) else {
+        return Ok(None);
+    };
+    if top.chaos_enabled != Some(true) {
+        return Err(ConfigError::value(
+            at(key, *in_dep),
+            "chaos is off for this config: set `chaos_enabled: true` under `resilience:` to allow \
+             it (on purpose, for a game day or a test), or remove the key"
+                .into(),
+        ));
+    }
+    if latency_rate.is_some() != latency.is_some() {
+        let (key, in_dep) = if latency_rate.is_some() {
+            ("chaos_latency_rate", set[1].1)
+        } else {
+            ("chaos_latency_seconds", set[2].1)
+        };
+        return Err(ConfigError::value(
+            at(key, in_dep),
+            "chaos_latency_rate and chaos_latency_seconds go together: set both, or neither".into(),
+        ));
+    }
+    Ok(Some(ChaosConfig {
+        fault_rate: fault_rate.map_or(0.0, |r| r.0),
+        latency_rate: latency_rate.map_or(0.0, |r| r.0),
+        latency: latency.map_or(Duration::ZERO, |s| s.0),
+        seed: seed.map(|s| s.0),
+    }))
 }
 
 /// The rate limit, with its cross-key checks at the key that was set.

@@ -3,8 +3,8 @@
 
 use super::values::{
     Attempts, BudgetRatio, CallRate, Count, DelaySeconds, ElapsedSeconds, Instances, Interpolated,
-    MaxDelaySeconds, Multiplier, PerSecond, PositiveSeconds, Rate, RoundTripSeconds, Seconds, Size,
-    Window, Workers,
+    MaxDelaySeconds, Multiplier, PerSecond, PositiveSeconds, Rate, RoundTripSeconds, Seconds, Seed,
+    Share, Size, Window, Workers,
 };
 use crate::Kind;
 use serde::Deserialize;
@@ -48,6 +48,7 @@ with_retry_keys!(
     ResilienceSection {
         pub circuit_breaker_enabled: Option<bool>,
         pub timeout_enabled: Option<bool>,
+        pub chaos_enabled: Option<bool>,
         pub default_timeout_seconds: Option<PositiveSeconds>,
         pub circuit_breaker_failure_threshold: Option<Count>,
         #[serde(default)]
@@ -180,6 +181,10 @@ macro_rules! policy_section {
             pub rate_limit_max_wait_seconds: Option<Seconds>,
             pub rate_limit_scope: Option<RateLimitScopeItem>,
             pub rate_limit_cluster_instances: Option<Instances>,
+            pub chaos_fault_rate: Option<Share>,
+            pub chaos_latency_rate: Option<Share>,
+            pub chaos_latency_seconds: Option<PositiveSeconds>,
+            pub chaos_seed: Option<Seed>,
         });
     };
 }

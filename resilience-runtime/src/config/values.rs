@@ -173,6 +173,18 @@ checked!(
     |v| (v.is_finite() && v > 0.0 && v <= 1_000_000.0).then_some(v)
 );
 checked!(
+    /// A share of calls: 0 to 1.
+    Share(f64),
+    "a share of calls from 0 to 1, such as 0.1",
+    |v| (v.is_finite() && (0.0..=1.0).contains(&v)).then_some(v)
+);
+checked!(
+    /// A seed: a whole number from 0 to 2^53 (exact in YAML's numbers).
+    Seed(u64),
+    "a whole number from 0 to 9007199254740992",
+    |v| (v.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&v)).then_some(v as u64)
+);
+checked!(
     /// Instances sharing a cluster limit: 1 to 10,000.
     Instances(u32),
     "a whole number of instances from 1 to 10000",
