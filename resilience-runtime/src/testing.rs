@@ -51,8 +51,10 @@ use std::time::Duration;
 /// a call, inside its timeout: an injected failure counts as `failed` and
 /// as a breaker failure (`ResilienceError::InjectedFault`), a delay counts
 /// against the call's timeout, a hang lasts until the timeout. Injected
-/// failures are used first, then delays, then hangs. Blocking and `on_pool`
-/// sites are not affected.
+/// failures are used first, then delays, then hangs. On blocking and
+/// `on_pool` sites the injection comes before the bulkhead instead: a fault
+/// takes no worker, and a delay is waited out by the caller, not on a
+/// worker thread.
 #[derive(Clone)]
 pub struct FaultInjector {
     dep: Arc<Dependency>,

@@ -25,6 +25,7 @@ fn runtime(ledger: &str) -> Runtime {
   external_dependencies:
     ledger: {{ type: database, timeout_seconds: 2, circuit_breaker_failure_threshold: 3, {ledger} }}
     other: {{ type: cache }}
+    pool: {{ type: database, bulkhead_type: thread_pool, max_workers: 1 }}
 "
     ))
     .unwrap()
@@ -180,4 +181,36 @@ async fn the_injector_reaches_layered_services_too() {
         .unwrap()
         .is_injected_fault());
     assert_eq!(rt.scope(svc.call(2)).await.unwrap(), 2);
+}
+
+#[database_call(dependency = "pool")]
+fn blocking_post(runs: std::sync::Arc<AtomicU32>) -> Result<u32, TestError> {
+    runs.fetch_add(1, Ordering::SeqCst);
+    Ok(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn blocking_sites_take_injections_too() {
+    let rt = Runtime::from_yaml_str(
+        "resilience:
+  external_dependencies:
+    ledger: { type: database }
+    other: { type: cache }
+    pool: { type: database, bulkhead_type: thread_pool, max_workers: 1, timeout_seconds: 2 }
+",
+    )
+    .unwrap();
+    let runs = std::sync::Arc::new(AtomicU32::new(0));
+    let pool = rt.inject("pool");
+    pool.fail_next(1);
+    let err = rt.scope(blocking_post(runs.clone())).await.unwrap_err();
+    assert!(matches!(err, TestError::Resilience(e) if e.is_injected_fault()));
+    pool.delay_next(1, Duration::from_secs(3));
+    let start = Instant::now();
+    let err = rt.scope(blocking_post(runs.clone())).await.unwrap_err();
+    assert!(matches!(err, TestError::Resilience(e) if e.is_timeout()));
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "neither ran");
+    assert_eq!(rt.scope(blocking_post(runs.clone())).await, Ok(1));
+    assert_eq!(counters(&rt, "pool"), [1, 1, 1, 0, 0, 0]);
 }

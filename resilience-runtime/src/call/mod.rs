@@ -259,6 +259,14 @@ where
             take_turn(limiter, &mut guard, turn).await?;
         }
     }
+    let mut timeout = timeout;
+    // Before the bulkhead here, unlike async sites: an injected fault takes
+    // no worker, and an injected delay is waited out by the caller, inside
+    // the timeout, not on a worker (a real sleep there would not follow a
+    // paused clock).
+    if let Some(injection) = dep.faults.as_ref().and_then(|f| f.next()) {
+        timeout = inject(injection, &mut guard, timeout).await?;
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     // A job whose caller already gave up (timed out or cancelled) is skipped.
     let job = move || {
