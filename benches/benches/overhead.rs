@@ -373,6 +373,37 @@ fn all_policies(c: &mut Criterion) {
     group.finish();
 }
 
+/// `ResilienceLayer` on a `service_fn`, against tower's `ConcurrencyLimit` +
+/// `Timeout` on the same service, ready and pending once.
+fn tower_layer(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut group = c.benchmark_group("tower_layer");
+    layered_pair(&mut group, "ready", &rt, direct);
+    layered_pair(&mut group, "pending", &rt, direct_pending);
+    group.finish();
+}
+
+/// `call` behind `ResilienceLayer`, then behind tower's two layers.
+fn layered_pair<Fut>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    rt: &tokio::runtime::Runtime,
+    call: fn(u64) -> Fut,
+) where
+    Fut: Future<Output = Result<u64, BenchError>> + Send + 'static,
+{
+    use resilience_runtime::tower::ResilienceLayer;
+    let ours = ServiceBuilder::new()
+        .layer(ResilienceLayer::new("bench_db", "layered"))
+        .service_fn(call);
+    bench_service(group, &format!("{name}_resilience_layer"), rt, ours);
+    let tower = ServiceBuilder::new()
+        .concurrency_limit(1024)
+        .timeout(Duration::from_secs(10))
+        .service_fn(call);
+    bench_service(group, &format!("{name}_tower_limit_timeout"), rt, tower);
+}
+
 /// The pending-once call on a 2-worker multi-thread runtime, where a
 /// service's calls run: in a task on a worker (`pending_once_multi_thread`),
 /// and in `block_on` on the bench thread, which is no worker
@@ -648,6 +679,7 @@ fn all(c: &mut Criterion) {
     ready_and_pending(c);
     pending_multi_thread(c);
     all_policies(c);
+    tower_layer(c);
     retry(c);
     saying_no(c);
     rate_limiting(c);

@@ -214,3 +214,42 @@ async fn blocking_sites_take_injections_too() {
     assert_eq!(rt.scope(blocking_post(runs.clone())).await, Ok(1));
     assert_eq!(counters(&rt, "pool"), [1, 1, 1, 0, 0, 0]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn over_ten_thousand_seeded_calls_the_rates_are_within_two_percent() {
+    let rt = Runtime::from_yaml_str(
+        "resilience:
+  chaos_enabled: true
+  external_dependencies:
+    ledger: { type: database, enable_circuit_breaker: false,
+              chaos_fault_rate: 0.1, chaos_latency_rate: 0.2, chaos_latency_seconds: 0.05,
+              chaos_seed: 7 }
+    other: { type: cache }
+    pool: { type: database, bulkhead_type: thread_pool, max_workers: 1 }
+",
+    )
+    .unwrap();
+    let runs = AtomicU32::new(0);
+    let (mut faults, mut delayed) = (0u32, 0u32);
+    for _ in 0..10_000 {
+        let start = Instant::now();
+        match rt.scope(post(&runs)).await {
+            Err(TestError::Resilience(e)) if e.is_injected_fault() => faults += 1,
+            Ok(1) => delayed += u32::from(start.elapsed() >= Duration::from_millis(150)),
+            other => panic!("{other:?}"),
+        }
+    }
+    let share = |n: u32| f64::from(n) / 10_000.0;
+    assert!(
+        (share(faults) - 0.1).abs() <= 0.02,
+        "faults {}",
+        share(faults)
+    );
+    // A delay is drawn for the calls that were not failed: 0.2 of 0.9.
+    assert!(
+        (share(delayed) - 0.18).abs() <= 0.02,
+        "delayed {}",
+        share(delayed)
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 10_000 - faults);
+}

@@ -194,3 +194,22 @@ fn readiness_is_the_inner_services() {
         _ => panic!("the inner service's error"),
     }
 }
+
+#[test]
+fn the_layered_future_is_send() {
+    fn send<T: Send>(_: &T) {}
+    let runs = Arc::new(AtomicU32::new(0));
+    let mut svc = ResilienceLayer::new("ledger", "sent").layer(ledger(runs));
+    let future = svc.call(false);
+    send(&future);
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawned_in_a_scope_the_layer_uses_that_runtime() {
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let svc = ResilienceLayer::new("ledger", "spawned").layer(ledger(runs));
+    let handle = rt.spawn(svc.oneshot(false));
+    assert_eq!(handle.await.unwrap().unwrap(), 2);
+    assert_eq!(health(&rt, "ledger").bulkhead.successful_requests, 1);
+}
