@@ -49,6 +49,20 @@ pub fn cluster_overlay(redis_url: &str) -> String {
     serde_yaml::to_string(&overlay).expect("a JSON value prints as YAML")
 }
 
+/// The game-day chaos profile `serve --chaos` layers over the configuration:
+/// the non-critical dependencies fail or slow down now and then, and the
+/// payment gateway is slowed (never failed: a game day should not cost a
+/// customer a payment). The demo never uses it, so it stays deterministic.
+pub const CHAOS_OVERLAY: &str = "
+resilience:
+  chaos_enabled: true
+  external_dependencies:
+    ml_pet_advisor: { chaos_fault_rate: 0.2, chaos_latency_rate: 0.2, chaos_latency_seconds: 1.5 }
+    redis_cache: { chaos_fault_rate: 0.1 }
+    kafka_events: { chaos_latency_rate: 0.1, chaos_latency_seconds: 0.5 }
+    payment_gateway: { chaos_latency_rate: 0.05, chaos_latency_seconds: 2 }
+";
+
 /// The embedded configuration with some keys of some dependencies changed:
 /// `(dependency, key, value)`. The demo and the tests use it for short timings.
 pub fn config_with(overrides: &[(&str, &str, f64)]) -> String {

@@ -10,7 +10,7 @@ const USAGE: &str = "usage:
   petstore-example [demo] [--json] [--health-out PATH] [--seed N]
   petstore-example serve [--addr HOST] [--port N] [--config PATH] [--database-url URL]
                          [--redis-url URL] [--nats-url URL] [--gateway ADDR]
-                         [--shutdown-grace SECONDS]
+                         [--shutdown-grace SECONDS] [--chaos]
   petstore-example gateway [--port N] [--seed N] [--failure-rate F]
 env: DATABASE_URL, REDIS_URL, NATS_URL, GATEWAY_ADDR, PETSTORE_ADDR, PETSTORE_PORT, RESILIENCE_CONFIG,
      PETSTORE_SHUTDOWN_GRACE, PETSTORE_ADMIN_TOKEN (turns on the admin routes)";
@@ -118,6 +118,7 @@ async fn serve(mut args: Args) -> Result<(), String> {
         .unwrap_or_else(|| "127.0.0.1".into());
     let port: u16 = args.number("--port", Some("PETSTORE_PORT"), 8080)?;
     let config = args.value("--config", Some("RESILIENCE_CONFIG"))?;
+    let chaos = args.flag("--chaos");
     let grace: f64 = args.number("--shutdown-grace", Some("PETSTORE_SHUTDOWN_GRACE"), 10.0)?;
     if !(0.0..=3600.0).contains(&grace) {
         return Err(format!(
@@ -136,13 +137,27 @@ async fn serve(mut args: Args) -> Result<(), String> {
     // With your own file, it decides the scope of every limit. On the
     // embedded config, REDIS_URL makes the payment limit shared by every
     // instance.
-    match (&config, &settings.redis_url) {
-        (Some(path), _) => resilience_runtime::init_from_file(path),
-        (None, Some(redis)) => resilience_runtime::init_from_yaml_layers(&[
-            petstore_example::EMBEDDED_CONFIG,
-            &petstore_example::cluster_overlay(redis),
-        ]),
-        (None, None) => resilience_runtime::init_from_yaml_str(petstore_example::EMBEDDED_CONFIG),
+    // --chaos adds the game-day profile on top, as a last layer.
+    let base = match &config {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the config {path}: {e}"))?,
+        None => petstore_example::EMBEDDED_CONFIG.to_owned(),
+    };
+    let overlay = match (&config, &settings.redis_url) {
+        (None, Some(redis)) => Some(petstore_example::cluster_overlay(redis)),
+        _ => None,
+    };
+    let mut layers: Vec<&str> = vec![&base];
+    layers.extend(overlay.as_deref());
+    if chaos {
+        layers.push(petstore_example::CHAOS_OVERLAY);
+        println!(
+            "chaos is on: the game-day profile (petstore_example::CHAOS_OVERLAY) injects faults"
+        );
+    }
+    match (&config, layers.len()) {
+        (Some(path), 1) => resilience_runtime::init_from_file(path),
+        _ => resilience_runtime::init_from_yaml_layers(&layers),
     }
     .map_err(|e| e.to_string())?;
     let app = App::start(settings).await?;

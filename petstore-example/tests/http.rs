@@ -427,3 +427,24 @@ async fn a_payment_over_the_rate_limit_is_429_with_retry_after() {
     assert_eq!(gateway["rate_limiter"]["available_permits"], 0);
     assert_eq!(gateway["circuit_breaker"]["failure_count"], 0);
 }
+
+#[test]
+fn the_game_day_chaos_profile_layers_over_the_embedded_config() {
+    use petstore_example::{CHAOS_OVERLAY, EMBEDDED_CONFIG};
+    let calm = resilience_runtime::Runtime::from_yaml_str(EMBEDDED_CONFIG).unwrap();
+    let calm = serde_json::to_value(calm.health_snapshot()).unwrap();
+    for dep in calm["dependencies"].as_object().unwrap().values() {
+        assert!(dep.get("chaos").is_none(), "no chaos without --chaos");
+    }
+    let rt =
+        resilience_runtime::Runtime::from_yaml_layers(&[EMBEDDED_CONFIG, CHAOS_OVERLAY]).unwrap();
+    let snapshot = serde_json::to_value(rt.health_snapshot()).unwrap();
+    let deps = &snapshot["dependencies"];
+    assert_eq!(deps["ml_pet_advisor"]["chaos"]["fault_rate"], 0.2);
+    assert_eq!(
+        deps["payment_gateway"]["chaos"]["fault_rate"], 0.0,
+        "payments are slowed, never failed"
+    );
+    assert_eq!(deps["payment_gateway"]["chaos"]["latency_seconds"], 2.0);
+    assert!(deps["petstore_database"].get("chaos").is_none());
+}
