@@ -90,6 +90,25 @@ pub struct BreakerConfig {
     pub success_threshold: u32,
     /// The optional failure-rate trigger.
     pub failure_rate: Option<FailureRateConfig>,
+    /// The optional slow-call trigger.
+    pub slow_calls: Option<SlowCallConfig>,
+}
+
+/// Opens the breaker when the share of slow calls over the last
+/// `window_size` calls reaches `threshold`, once at least `minimum_calls`
+/// are recorded. A call is slow when it runs longer than `duration`, from
+/// the bulkhead admitting it to its end (a timed-out call is slow too).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct SlowCallConfig {
+    /// Longer than this is slow.
+    pub duration: Duration,
+    /// Share of slow calls in (0, 1].
+    pub threshold: f64,
+    /// Calls remembered (shared with the failure-rate trigger).
+    pub window_size: u32,
+    /// Calls needed before the share counts.
+    pub minimum_calls: u32,
 }
 
 /// Opens the breaker when the failure rate over the last `window_size` calls
@@ -120,6 +139,8 @@ pub(crate) struct CircuitBreaker {
     /// Reopens after a failed probe since the breaker last opened from
     /// closed; changed under `transitions`.
     reopens: AtomicU32,
+    /// A slow-call trigger is configured, so calls are timed.
+    times_calls: bool,
 }
 
 #[derive(Default)]
@@ -136,10 +157,15 @@ impl CircuitBreaker {
             open_until: AtomicU64::new(0),
             clock: Clock::new(),
             consecutive_failures: AtomicU32::new(0),
-            window: config.failure_rate.map(|r| Window::new(r.window_size)),
+            window: config
+                .failure_rate
+                .map(|r| r.window_size)
+                .or(config.slow_calls.map(|s| s.window_size))
+                .map(Window::new),
             transitions: Mutex::new(Probes::default()),
             mode: AtomicU8::new(NORMAL),
             reopens: AtomicU32::new(0),
+            times_calls: config.slow_calls.is_some(),
         }
     }
 
@@ -324,8 +350,26 @@ impl CircuitBreaker {
         Duration::from_nanos(nanos as u64)
     }
 
+    /// Whether this breaker times its calls (a slow-call trigger).
     #[inline]
-    pub(crate) fn on_success(&self, ticket: Ticket) {
+    pub(crate) fn times_calls(&self) -> bool {
+        self.times_calls
+    }
+
+    /// When a call admitted now started, for [`is_slow`](Self::is_slow).
+    pub(crate) fn call_started(&self) -> u64 {
+        self.now()
+    }
+
+    /// Whether a call that started at `started` is slow now that it ends.
+    pub(crate) fn is_slow(&self, started: u64) -> bool {
+        self.config.slow_calls.is_some_and(|slow| {
+            self.now().saturating_sub(started) > slow.duration.as_nanos() as u64
+        })
+    }
+
+    #[inline]
+    pub(crate) fn on_success(&self, ticket: Ticket, slow: bool) {
         if ticket.is_probe() {
             return self.on_probe_result(ticket, true);
         }
@@ -335,12 +379,12 @@ impl CircuitBreaker {
         if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
             self.consecutive_failures.store(0, Ordering::Relaxed);
         }
-        if let Some(w) = &self.window {
-            w.record(false);
+        if self.window.is_some() && self.record_trips(false, slow) {
+            self.open_from(ticket);
         }
     }
 
-    pub(crate) fn on_failure(&self, ticket: Ticket) {
+    pub(crate) fn on_failure(&self, ticket: Ticket, slow: bool) {
         if ticket.is_probe() {
             return self.on_probe_result(ticket, false);
         }
@@ -348,19 +392,34 @@ impl CircuitBreaker {
             return;
         }
         let consecutive = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        let rate_tripped = match (&self.window, self.config.failure_rate) {
-            (Some(w), Some(rate)) => {
-                let (failures, calls) = w.record(true);
-                calls >= rate.minimum_calls as u64
-                    && failures as f64 >= rate.threshold * calls as f64
-            }
-            _ => false,
-        };
+        let rate_tripped = self.window.is_some() && self.record_trips(true, slow);
         if consecutive >= self.config.failure_threshold || rate_tripped {
-            let _probes = self.lock();
-            if self.word.load(Ordering::Acquire) == ticket.word {
-                self.transition(ticket.word, OPEN);
-            }
+            self.open_from(ticket);
+        }
+    }
+
+    /// Records an outcome in the window; true when a rate trigger trips.
+    fn record_trips(&self, failed: bool, slow: bool) -> bool {
+        let Some(w) = &self.window else {
+            return false;
+        };
+        let (failures, slows, calls) = w.record(failed, slow);
+        let reached = |rate: f64, count: u64, minimum: u32| {
+            calls >= u64::from(minimum) && count as f64 >= rate * calls as f64
+        };
+        self.config
+            .failure_rate
+            .is_some_and(|r| failed && reached(r.threshold, failures, r.minimum_calls))
+            || self
+                .config
+                .slow_calls
+                .is_some_and(|s| slow && reached(s.threshold, slows, s.minimum_calls))
+    }
+
+    fn open_from(&self, ticket: Ticket) {
+        let _probes = self.lock();
+        if self.word.load(Ordering::Acquire) == ticket.word {
+            self.transition(ticket.word, OPEN);
         }
     }
 
@@ -414,18 +473,30 @@ impl CircuitBreaker {
     /// The failure rate over the window, once it holds `minimum_calls` calls.
     pub(crate) fn failure_rate(&self) -> Option<f64> {
         let (w, rate) = (self.window.as_ref()?, self.config.failure_rate?);
-        let (failures, calls) = w.counts();
+        let (failures, _, calls) = w.counts();
         (calls >= rate.minimum_calls as u64 && calls > 0).then(|| failures as f64 / calls as f64)
+    }
+
+    /// The share of slow calls over the window, once it holds
+    /// `minimum_calls` calls.
+    pub(crate) fn slow_call_rate(&self) -> Option<f64> {
+        let (w, slow) = (self.window.as_ref()?, self.config.slow_calls?);
+        let (_, slows, calls) = w.counts();
+        (calls >= slow.minimum_calls as u64 && calls > 0).then(|| slows as f64 / calls as f64)
     }
 }
 
-/// The last `size` outcomes, lock-free: each record swaps one slot and
-/// adjusts the failure count by the difference.
+/// The last `size` outcomes, lock-free: each record swaps one slot (bit 0:
+/// failed, bit 1: slow) and adjusts the two counts by the difference.
 struct Window {
     slots: Box<[AtomicU8]>,
     cursor: AtomicU64,
     failures: AtomicI64,
+    slows: AtomicI64,
 }
+
+const FAILED_BIT: u8 = 1;
+const SLOW_BIT: u8 = 2;
 
 impl Window {
     fn new(size: u32) -> Self {
@@ -433,29 +504,38 @@ impl Window {
             slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
             cursor: AtomicU64::new(0),
             failures: AtomicI64::new(0),
+            slows: AtomicI64::new(0),
         }
     }
 
-    /// Records one outcome; returns (failures, calls) in the window.
-    fn record(&self, failed: bool) -> (u64, u64) {
+    /// Records one outcome; returns (failures, slow calls, calls) in the
+    /// window.
+    fn record(&self, failed: bool, slow: bool) -> (u64, u64, u64) {
         let size = self.slots.len() as u64;
         let i = self.cursor.fetch_add(1, Ordering::Relaxed);
-        let old = self.slots[(i % size) as usize].swap(failed as u8, Ordering::Relaxed);
-        let delta = failed as i64 - old as i64;
-        let failures = if delta == 0 {
-            self.failures.load(Ordering::Relaxed)
-        } else {
-            self.failures.fetch_add(delta, Ordering::Relaxed) + delta
+        let new = (u8::from(failed) * FAILED_BIT) | (u8::from(slow) * SLOW_BIT);
+        let old = self.slots[(i % size) as usize].swap(new, Ordering::Relaxed);
+        let adjust = |count: &AtomicI64, bit: u8| {
+            let delta = i64::from(new & bit != 0) - i64::from(old & bit != 0);
+            let now = if delta == 0 {
+                count.load(Ordering::Relaxed)
+            } else {
+                count.fetch_add(delta, Ordering::Relaxed) + delta
+            };
+            now.max(0) as u64
         };
-        (failures.max(0) as u64, (i + 1).min(size))
+        let failures = adjust(&self.failures, FAILED_BIT);
+        let slows = adjust(&self.slows, SLOW_BIT);
+        (failures, slows, (i + 1).min(size))
     }
 
-    fn counts(&self) -> (u64, u64) {
+    fn counts(&self) -> (u64, u64, u64) {
         let calls = self
             .cursor
             .load(Ordering::Relaxed)
             .min(self.slots.len() as u64);
-        (self.failures.load(Ordering::Relaxed).max(0) as u64, calls)
+        let get = |c: &AtomicI64| c.load(Ordering::Relaxed).max(0) as u64;
+        (get(&self.failures), get(&self.slows), calls)
     }
 
     fn reset(&self) {
@@ -463,6 +543,7 @@ impl Window {
             slot.store(0, Ordering::Relaxed);
         }
         self.failures.store(0, Ordering::Relaxed);
+        self.slows.store(0, Ordering::Relaxed);
         self.cursor.store(0, Ordering::Relaxed);
     }
 }

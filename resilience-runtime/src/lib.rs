@@ -140,7 +140,7 @@ pub use breaker_control::BreakerControl;
 pub use bulkhead::BulkheadConfig;
 pub use chaos::ChaosConfig;
 pub use circuit_breaker::BreakerState;
-pub use circuit_breaker::{BreakerConfig, FailureRateConfig};
+pub use circuit_breaker::{BreakerConfig, FailureRateConfig, SlowCallConfig};
 pub use config::{CallSiteProblem, CallSiteReason, ConfigError, DependencyConfig};
 pub use defaults::{enable_strict_mode, is_strict_mode};
 pub use error::ResilienceError;

@@ -100,6 +100,7 @@ fn breaker() -> CircuitBreaker {
         half_open_max_calls: 1,
         success_threshold: 1,
         failure_rate: None,
+        slow_calls: None,
     })
 }
 
@@ -114,11 +115,11 @@ fn loom_a_stale_outcome_never_moves_the_breaker() {
             let b = Arc::clone(&b);
             thread::spawn(move || {
                 if let Ok(t) = b.try_acquire() {
-                    b.on_failure(t);
+                    b.on_failure(t, false);
                 }
             })
         };
-        b.on_success(early);
+        b.on_success(early, false);
         failing.join().unwrap();
         assert_eq!(b.state(), BreakerState::Open);
         assert!(b.try_acquire().is_err(), "open until its recovery time");
@@ -128,7 +129,7 @@ fn loom_a_stale_outcome_never_moves_the_breaker() {
         b.set_model_time(Duration::from_secs(2));
         let probe = |b: &CircuitBreaker| match b.try_acquire() {
             Ok(t) => {
-                b.on_success(t);
+                b.on_success(t, false);
                 true
             }
             Err(_) => false,
@@ -139,7 +140,7 @@ fn loom_a_stale_outcome_never_moves_the_breaker() {
         };
         let stale = {
             let b = Arc::clone(&b);
-            thread::spawn(move || b.on_failure(early))
+            thread::spawn(move || b.on_failure(early, false))
         };
         let won = probe(&b);
         let other_won = other.join().unwrap();
@@ -172,7 +173,7 @@ fn loom_a_probe_failure_reopens_and_a_cancelled_probe_frees_its_place() {
         let next = next
             .or_else(|| b.try_acquire().ok())
             .expect("the place is free again");
-        b.on_failure(next);
+        b.on_failure(next, false);
         assert_eq!(
             b.state(),
             BreakerState::Open,

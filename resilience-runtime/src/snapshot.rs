@@ -280,6 +280,10 @@ pub struct BreakerHealth {
     /// the window holds its minimum number of calls.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_rate: Option<f64>,
+    /// The share of slow calls over its window, when that trigger is
+    /// configured and the window holds its minimum number of calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_call_rate: Option<f64>,
 }
 
 impl BreakerState {
@@ -382,6 +386,7 @@ impl DependencyHealth {
             failure_threshold: b.config().failure_threshold,
             recovery_timeout_seconds: b.config().recovery_timeout.as_secs_f64(),
             failure_rate: b.failure_rate(),
+            slow_call_rate: b.slow_call_rate(),
         });
         let breaker = circuit_breaker.as_ref().map(|b| b.state);
         // Disabled and metrics-only breakers refuse nothing: their

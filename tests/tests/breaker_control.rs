@@ -18,6 +18,8 @@ resilience:
     unguarded:
       type: database
       enable_circuit_breaker: false
+    sluggish:
+      type: database
 ";
 
 #[database_call(dependency = "ledger")]
@@ -144,4 +146,72 @@ async fn metrics_only_never_refuses_while_its_state_is_computed() {
         health(&rt, "ledger").circuit_breaker.unwrap().failure_count,
         0
     );
+}
+
+#[database_call(dependency = "sluggish")]
+async fn lookup(takes: Duration) -> Result<u32, TestError> {
+    tokio::time::sleep(takes).await;
+    Ok(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_calls_through_an_annotated_site_open_the_breaker() {
+    let rt = Runtime::from_yaml_str(
+        "resilience:
+  external_dependencies:
+    ledger: { type: database }
+    unguarded: { type: database, enable_circuit_breaker: false }
+    sluggish:
+      type: database
+      timeout_seconds: 10
+      circuit_breaker_slow_call_seconds: 1
+      circuit_breaker_slow_call_rate_threshold: 0.5
+      circuit_breaker_window_size: 4
+",
+    )
+    .unwrap();
+    for takes in [0.1, 3.0, 0.2, 5.0] {
+        assert_eq!(
+            rt.scope(lookup(Duration::from_secs_f64(takes))).await,
+            Ok(1)
+        );
+    }
+    let h = health(&rt, "sluggish");
+    let breaker = h.circuit_breaker.unwrap();
+    assert_eq!(
+        breaker.state,
+        BreakerState::Open,
+        "2 slow of 4: successes, but slow"
+    );
+    assert_eq!(breaker.slow_call_rate, Some(0.5));
+    assert_eq!(h.status, DependencyStatus::Unavailable);
+    assert!(
+        matches!(rt.scope(lookup(Duration::ZERO)).await, Err(TestError::Resilience(e)) if e.is_circuit_open())
+    );
+}
+
+#[test]
+fn slow_call_keys_go_together() {
+    for (yaml, at, says) in [
+        (
+            "circuit_breaker_slow_call_rate_threshold: 0.5",
+            "circuit_breaker_slow_call_rate_threshold",
+            "needs circuit_breaker_slow_call_seconds",
+        ),
+        (
+            "circuit_breaker_slow_call_seconds: 2",
+            "circuit_breaker_slow_call_seconds",
+            "applies only with",
+        ),
+    ] {
+        let err = Runtime::from_yaml_str(&format!(
+            "resilience:\n  external_dependencies:\n    ledger: {{ type: database }}\n    unguarded: {{ type: database, enable_circuit_breaker: false }}\n    sluggish: {{ type: database, {yaml} }}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.path(),
+            Some(format!("resilience.external_dependencies.sluggish.{at}").as_str())
+        );
+        assert!(err.to_string().contains(says), "{err}");
+    }
 }

@@ -460,12 +460,18 @@ fn worker_runtime<R>(f: impl FnOnce(&tokio::runtime::Runtime) -> R) -> R {
 
 /// One call's bookkeeping. Whatever way the call ends, it is counted once:
 /// if the caller drops the call's future first, `Drop` counts it cancelled.
+/// `Guard::started` for a call nobody times.
+const NOT_TIMED: u64 = u64::MAX;
+
 pub(crate) struct Guard<'a> {
     dep: &'a Dependency,
     site: &'static CallSite,
     ticket: Option<Ticket>,
     permit: Option<&'a Semaphore>,
     done: bool,
+    /// When the bulkhead admitted the call, for a breaker that times calls;
+    /// `NOT_TIMED` otherwise.
+    started: u64,
     /// The first attempt of a call that may retry: if it is dropped, its
     /// logical call ends here too, as failed without retry.
     first_of_retried: bool,
@@ -494,6 +500,7 @@ impl<'a> Guard<'a> {
             ticket,
             permit: None,
             done: false,
+            started: NOT_TIMED,
             first_of_retried: false,
         })
     }
@@ -505,8 +512,13 @@ impl<'a> Guard<'a> {
     }
 
     #[inline]
-    fn admitted(&self) {
+    fn admitted(&mut self) {
         self.dep.stats.admitted();
+        if let Some(breaker) = &self.dep.breaker {
+            if breaker.times_calls() {
+                self.started = breaker.call_started();
+            }
+        }
     }
 
     #[inline]
@@ -514,9 +526,10 @@ impl<'a> Guard<'a> {
         self.done = true;
         self.dep.stats.record(outcome);
         if let (Some(breaker), Some(ticket)) = (&self.dep.breaker, self.ticket) {
+            let slow = || self.started != NOT_TIMED && breaker.is_slow(self.started);
             match outcome {
-                Outcome::Success | Outcome::SuccessFirstTry => breaker.on_success(ticket),
-                Outcome::Failure | Outcome::TimedOut => breaker.on_failure(ticket),
+                Outcome::Success | Outcome::SuccessFirstTry => breaker.on_success(ticket, slow()),
+                Outcome::Failure | Outcome::TimedOut => breaker.on_failure(ticket, slow()),
                 _ => breaker.on_ignored(ticket),
             }
         }

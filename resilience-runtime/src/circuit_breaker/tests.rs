@@ -12,6 +12,7 @@ fn breaker(threshold: u32, half_open: u32, successes: u32) -> CircuitBreaker {
         half_open_max_calls: half_open,
         success_threshold: successes,
         failure_rate: None,
+        slow_calls: None,
     })
 }
 
@@ -30,15 +31,16 @@ fn half_rate(window: u32, minimum: u32) -> CircuitBreaker {
             window_size: window,
             minimum_calls: minimum,
         }),
+        slow_calls: None,
     })
 }
 
 fn fail(b: &CircuitBreaker) {
-    b.on_failure(b.try_acquire().expect("admitted"));
+    b.on_failure(b.try_acquire().expect("admitted"), false);
 }
 
 fn succeed(b: &CircuitBreaker) {
-    b.on_success(b.try_acquire().expect("admitted"));
+    b.on_success(b.try_acquire().expect("admitted"), false);
 }
 
 #[tokio::test(start_paused = true)]
@@ -79,18 +81,18 @@ async fn stays_open_for_the_recovery_timeout_then_admits_probes() {
     let p1 = b.try_acquire().expect("first probe");
     let p2 = b.try_acquire().expect("second probe");
     assert!(b.try_acquire().is_err(), "only two probes at once");
-    b.on_success(p1);
+    b.on_success(p1, false);
     assert_eq!(
         b.state(),
         BreakerState::HalfOpen,
         "one success of two needed"
     );
     let p3 = b.try_acquire().expect("a freed probe slot admits another");
-    b.on_success(p2);
+    b.on_success(p2, false);
     assert_eq!(b.state(), BreakerState::Closed);
     assert_eq!(b.failure_count(), 0);
     // p3 was a probe of the half-open period that has ended: ignored.
-    b.on_failure(p3);
+    b.on_failure(p3, false);
     assert_eq!((b.state(), b.failure_count()), (BreakerState::Closed, 0));
 }
 
@@ -101,8 +103,8 @@ async fn any_probe_failure_reopens_at_once() {
     advance(Duration::from_secs(60)).await;
     let p1 = b.try_acquire().unwrap();
     let p2 = b.try_acquire().unwrap();
-    b.on_success(p1);
-    b.on_failure(p2);
+    b.on_success(p1, false);
+    b.on_failure(p2, false);
     assert_eq!(b.state(), BreakerState::Open);
     assert_eq!(
         b.try_acquire().unwrap_err(),
@@ -144,9 +146,9 @@ async fn outcomes_of_calls_admitted_before_opening_are_ignored() {
     advance(Duration::from_secs(60)).await;
     let probe = b.try_acquire().unwrap();
     // The slow call from the closed period fails now: it must not decide the probe.
-    b.on_failure(slow);
+    b.on_failure(slow, false);
     assert_eq!(b.state(), BreakerState::HalfOpen);
-    b.on_success(probe);
+    b.on_success(probe, false);
     assert_eq!(b.state(), BreakerState::Closed);
 }
 
@@ -170,7 +172,7 @@ async fn an_outcome_from_a_closed_period_before_a_full_cycle_is_ignored() {
     let old = b.try_acquire().unwrap();
     cycle().await;
     // Closed once more, but not the closed period that admitted `old`.
-    b.on_failure(old);
+    b.on_failure(old, false);
     assert_eq!((b.state(), b.failure_count()), (BreakerState::Closed, 0));
 }
 
@@ -377,6 +379,7 @@ proptest::proptest! {
                 half_open_max_calls: 1,
                 success_threshold: successes_needed,
                 failure_rate: None,
+                slow_calls: None,
             });
             let mut model = Model::new(threshold, recovery, successes_needed, multiplier, recovery + extra_open);
             let mut now = 0;
@@ -398,7 +401,7 @@ proptest::proptest! {
                     let fails = action % 2 == 1;
                     let got = match b.try_acquire() {
                         Ok(ticket) => {
-                            if fails { b.on_failure(ticket) } else { b.on_success(ticket) }
+                            if fails { b.on_failure(ticket, false) } else { b.on_success(ticket, false) }
                             Ok(())
                         }
                         Err(retry_after) => Err(retry_after),
@@ -450,7 +453,7 @@ async fn a_caller_that_read_a_state_just_before_it_changed_sees_the_new_one() {
     advance(Duration::from_secs(60)).await;
     let probe = b.try_acquire().unwrap();
     let read_half_open = b.word.load(Ordering::Acquire);
-    b.on_failure(probe);
+    b.on_failure(probe, false);
     // Reopened meanwhile: refused, told the whole recovery time.
     assert_eq!(
         b.try_acquire_slow(read_half_open).unwrap_err(),
@@ -481,7 +484,7 @@ async fn forced_open_refuses_every_call_until_a_reset_and_ignores_calls_admitted
     assert_eq!(b.state(), BreakerState::ForcedOpen);
     assert!(b.try_acquire().is_err());
     // A call admitted before counts for nothing.
-    b.on_failure(before);
+    b.on_failure(before, false);
     assert_eq!(b.failure_count(), 0);
     b.reset();
     assert_eq!((b.state(), b.failure_count()), (BreakerState::Closed, 0));
@@ -525,9 +528,9 @@ async fn metrics_only_computes_its_state_but_never_refuses() {
     assert!(probe.is_probe());
     let extra = b.try_acquire().expect("metrics-only never refuses");
     assert!(!extra.is_probe());
-    b.on_success(probe);
+    b.on_success(probe, false);
     assert_eq!(b.word.load(Ordering::Acquire) & 3, CLOSED);
-    b.on_failure(extra);
+    b.on_failure(extra, false);
     assert_eq!(
         b.failure_count(),
         0,
@@ -562,6 +565,7 @@ async fn each_failed_probe_reopens_for_longer_up_to_the_maximum_and_a_close_star
         half_open_max_calls: 1,
         success_threshold: 1,
         failure_rate: None,
+        slow_calls: None,
     });
     fail(&b);
     assert_eq!(b.try_acquire().unwrap_err(), Duration::from_secs(10));
@@ -580,4 +584,71 @@ async fn each_failed_probe_reopens_for_longer_up_to_the_maximum_and_a_close_star
         Duration::from_secs(10),
         "opening from closed starts from the base again"
     );
+}
+
+fn slow_breaker() -> CircuitBreaker {
+    CircuitBreaker::new(BreakerConfig {
+        failure_threshold: 100,
+        recovery_timeout: Duration::from_secs(10),
+        timeout_multiplier: 1.0,
+        max_timeout: None,
+        half_open_max_calls: 1,
+        success_threshold: 1,
+        failure_rate: None,
+        slow_calls: Some(SlowCallConfig {
+            duration: Duration::from_secs(1),
+            threshold: 0.5,
+            window_size: 4,
+            minimum_calls: 4,
+        }),
+    })
+}
+
+/// One call that takes `took`, timed as the call path times it.
+async fn timed_call(b: &CircuitBreaker, took: Duration, fails: bool) {
+    let ticket = b.try_acquire().expect("admitted");
+    assert!(b.times_calls(), "a slow-call trigger times its calls");
+    let started = b.call_started();
+    advance(took).await;
+    let slow = b.is_slow(started);
+    if fails {
+        b.on_failure(ticket, slow)
+    } else {
+        b.on_success(ticket, slow)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_calls_open_the_breaker_at_their_share_of_the_window() {
+    let b = slow_breaker();
+    timed_call(&b, Duration::from_millis(1500), false).await;
+    timed_call(&b, Duration::from_millis(200), false).await;
+    timed_call(&b, Duration::from_secs(1), false).await; // exactly the limit: not slow
+    assert_eq!(
+        (b.state(), b.slow_call_rate()),
+        (BreakerState::Closed, None),
+        "below the minimum"
+    );
+    timed_call(&b, Duration::from_millis(300), false).await;
+    assert_eq!(
+        (b.state(), b.slow_call_rate()),
+        (BreakerState::Closed, Some(0.25))
+    );
+    // The window slides: the first (slow) call leaves, two slow ones come.
+    timed_call(&b, Duration::from_secs(2), false).await;
+    assert_eq!(b.state(), BreakerState::Closed, "1 slow of 4");
+    timed_call(&b, Duration::from_secs(2), true).await;
+    assert_eq!(
+        b.state(),
+        BreakerState::Open,
+        "2 slow of 4, one of them a failure"
+    );
+    assert_eq!(b.failure_count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_without_a_slow_call_trigger_does_not_time_calls() {
+    let b = breaker(3, 1, 1);
+    assert!(!b.times_calls());
+    assert!(!b.is_slow(0));
 }

@@ -10,7 +10,7 @@ use super::values::MAX_WORKERS;
 use super::ConfigError;
 use crate::bulkhead::BulkheadConfig;
 use crate::chaos::ChaosConfig;
-use crate::circuit_breaker::{BreakerConfig, FailureRateConfig};
+use crate::circuit_breaker::{BreakerConfig, FailureRateConfig, SlowCallConfig};
 use crate::rate_limiter::{RateLimitConfig, RateLimitScope};
 use crate::retry::{Backoff, Jitter, RetryConfig, RetryOn};
 use crate::Kind;
@@ -128,10 +128,39 @@ pub(crate) fn resolve(
 
     let breaker_on = top.circuit_breaker_enabled != Some(false)
         && first!(dep, per_kind, enable_circuit_breaker).unwrap_or(true);
-    let circuit_breaker = if breaker_on {
-        let failure_rate = match first!(dep, per_kind, circuit_breaker_failure_rate_threshold) {
-            None => None,
-            Some(rate) => {
+    let circuit_breaker =
+        if breaker_on {
+            let rate = first!(dep, per_kind, circuit_breaker_failure_rate_threshold);
+            let slow_rate = first!(dep, per_kind, circuit_breaker_slow_call_rate_threshold);
+            let slow_seconds = first!(dep, per_kind, circuit_breaker_slow_call_seconds);
+            let slow_at = |key: &str| {
+                let in_dep = dep.is_some_and(|d| match key {
+                    "circuit_breaker_slow_call_seconds" => {
+                        d.circuit_breaker_slow_call_seconds.is_some()
+                    }
+                    _ => d.circuit_breaker_slow_call_rate_threshold.is_some(),
+                });
+                origin(name, kind, key, in_dep, !in_dep)
+            };
+            match (slow_rate, slow_seconds) {
+                (Some(_), None) => {
+                    return Err(ConfigError::value(
+                        slow_at("circuit_breaker_slow_call_rate_threshold"),
+                        "needs circuit_breaker_slow_call_seconds: say how long a call may take \
+                     before it counts as slow"
+                            .into(),
+                    ))
+                }
+                (None, Some(_)) => return Err(ConfigError::value(
+                    slow_at("circuit_breaker_slow_call_seconds"),
+                    "applies only with circuit_breaker_slow_call_rate_threshold: set the share \
+                     of slow calls that opens the breaker, or remove it"
+                        .into(),
+                )),
+                _ => {}
+            }
+            // One window of calls serves both rate triggers.
+            let window = if rate.is_some() || slow_rate.is_some() {
                 let window_size =
                     first!(dep, per_kind, circuit_breaker_window_size).map_or(WINDOW_SIZE, |c| c.0);
                 let minimum_calls = first!(dep, per_kind, circuit_breaker_minimum_calls)
@@ -140,50 +169,63 @@ pub(crate) fn resolve(
                     return Err(ConfigError::value(
                         path("circuit_breaker_minimum_calls"),
                         format!(
-                            "{minimum_calls} is more than circuit_breaker_window_size ({window_size}), \
-                             so the failure rate could never trip the breaker"
-                        ),
+                        "{minimum_calls} is more than circuit_breaker_window_size ({window_size}), \
+                         so the rate could never trip the breaker"
+                    ),
                     ));
                 }
-                Some(FailureRateConfig {
+                Some((window_size, minimum_calls))
+            } else {
+                None
+            };
+            let failure_rate = rate
+                .zip(window)
+                .map(|(rate, (window_size, minimum_calls))| FailureRateConfig {
                     threshold: rate.0,
                     window_size,
                     minimum_calls,
-                })
-            }
-        };
-        let recovery_timeout = first!(dep, per_kind, circuit_breaker_timeout)
-            .or(top.timeouts.circuit_breaker_timeout)
-            .map_or(RECOVERY_TIMEOUT, |s| s.0);
-        let max_timeout = first!(dep, per_kind, circuit_breaker_max_timeout).map(|s| s.0);
-        if max_timeout.is_some_and(|max| max < recovery_timeout) {
-            let in_dep = dep.is_some_and(|d| d.circuit_breaker_max_timeout.is_some());
-            return Err(ConfigError::value(
-                origin(name, kind, "circuit_breaker_max_timeout", in_dep, !in_dep),
-                format!(
-                    "is below circuit_breaker_timeout ({} s): the longest open time cannot be \
+                });
+            let slow_calls = slow_rate.zip(slow_seconds).zip(window).map(
+                |((rate, seconds), (window_size, minimum_calls))| SlowCallConfig {
+                    duration: seconds.0,
+                    threshold: rate.0,
+                    window_size,
+                    minimum_calls,
+                },
+            );
+            let recovery_timeout = first!(dep, per_kind, circuit_breaker_timeout)
+                .or(top.timeouts.circuit_breaker_timeout)
+                .map_or(RECOVERY_TIMEOUT, |s| s.0);
+            let max_timeout = first!(dep, per_kind, circuit_breaker_max_timeout).map(|s| s.0);
+            if max_timeout.is_some_and(|max| max < recovery_timeout) {
+                let in_dep = dep.is_some_and(|d| d.circuit_breaker_max_timeout.is_some());
+                return Err(ConfigError::value(
+                    origin(name, kind, "circuit_breaker_max_timeout", in_dep, !in_dep),
+                    format!(
+                        "is below circuit_breaker_timeout ({} s): the longest open time cannot be \
                      shorter than the first",
-                    recovery_timeout.as_secs_f64()
-                ),
-            ));
-        }
-        Some(BreakerConfig {
-            failure_threshold: first!(dep, per_kind, circuit_breaker_failure_threshold)
-                .or(top.circuit_breaker_failure_threshold)
-                .map_or(FAILURE_THRESHOLD, |c| c.0),
-            recovery_timeout,
-            timeout_multiplier: first!(dep, per_kind, circuit_breaker_timeout_multiplier)
-                .map_or(1.0, |m| m.0),
-            max_timeout,
-            half_open_max_calls: first!(dep, per_kind, circuit_breaker_half_open_max_calls)
-                .map_or(1, |c| c.0),
-            success_threshold: first!(dep, per_kind, circuit_breaker_success_threshold)
-                .map_or(1, |c| c.0),
-            failure_rate,
-        })
-    } else {
-        None
-    };
+                        recovery_timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            Some(BreakerConfig {
+                failure_threshold: first!(dep, per_kind, circuit_breaker_failure_threshold)
+                    .or(top.circuit_breaker_failure_threshold)
+                    .map_or(FAILURE_THRESHOLD, |c| c.0),
+                recovery_timeout,
+                timeout_multiplier: first!(dep, per_kind, circuit_breaker_timeout_multiplier)
+                    .map_or(1.0, |m| m.0),
+                max_timeout,
+                half_open_max_calls: first!(dep, per_kind, circuit_breaker_half_open_max_calls)
+                    .map_or(1, |c| c.0),
+                success_threshold: first!(dep, per_kind, circuit_breaker_success_threshold)
+                    .map_or(1, |c| c.0),
+                failure_rate,
+                slow_calls,
+            })
+        } else {
+            None
+        };
 
     Ok(DependencyConfig {
         name: name.to_owned(),
@@ -495,7 +537,9 @@ fn inapplicable(
         _ => {}
     }
     let rate_trigger = d.circuit_breaker_failure_rate_threshold.is_some()
-        || per_kind.is_some_and(|k| k.circuit_breaker_failure_rate_threshold.is_some());
+        || per_kind.is_some_and(|k| k.circuit_breaker_failure_rate_threshold.is_some())
+        || d.circuit_breaker_slow_call_rate_threshold.is_some()
+        || per_kind.is_some_and(|k| k.circuit_breaker_slow_call_rate_threshold.is_some());
     for (key, set) in [
         (
             "circuit_breaker_window_size",
@@ -509,8 +553,8 @@ fn inapplicable(
         if set && !rate_trigger {
             return error(
                 key,
-                "applies only with a failure-rate trigger: set circuit_breaker_failure_rate_threshold, \
-                 or remove it",
+                "applies only with a rate trigger: set circuit_breaker_failure_rate_threshold or \
+                 circuit_breaker_slow_call_rate_threshold, or remove it",
             );
         }
     }
@@ -544,6 +588,14 @@ fn inapplicable(
         (
             "circuit_breaker_failure_rate_threshold",
             rate_trigger && d.circuit_breaker_failure_rate_threshold.is_some(),
+        ),
+        (
+            "circuit_breaker_slow_call_rate_threshold",
+            d.circuit_breaker_slow_call_rate_threshold.is_some(),
+        ),
+        (
+            "circuit_breaker_slow_call_seconds",
+            d.circuit_breaker_slow_call_seconds.is_some(),
         ),
     ];
     if breaker_off {

@@ -173,6 +173,8 @@ macro_rules! policy_section {
             pub circuit_breaker_half_open_max_calls: Option<Count>,
             pub circuit_breaker_success_threshold: Option<Count>,
             pub circuit_breaker_failure_rate_threshold: Option<Rate>,
+            pub circuit_breaker_slow_call_seconds: Option<PositiveSeconds>,
+            pub circuit_breaker_slow_call_rate_threshold: Option<Rate>,
             pub circuit_breaker_window_size: Option<Window>,
             pub circuit_breaker_minimum_calls: Option<Count>,
             pub critical: Option<bool>,

@@ -685,12 +685,12 @@ fn keys_that_cannot_apply_are_errors_that_say_why() {
         (
             "circuit_breaker_window_size: 50",
             "circuit_breaker_window_size",
-            "failure-rate trigger",
+            "a rate trigger",
         ),
         (
             "circuit_breaker_minimum_calls: 5",
             "circuit_breaker_minimum_calls",
-            "failure-rate trigger",
+            "a rate trigger",
         ),
         (
             "enable_circuit_breaker: false, circuit_breaker_failure_threshold: 3",
