@@ -155,7 +155,7 @@ fn loom_a_stale_outcome_never_moves_the_breaker() {
 fn loom_a_probe_failure_reopens_and_a_cancelled_probe_frees_its_place() {
     model(|| {
         let b = Arc::new(breaker());
-        b.on_failure(b.try_acquire().unwrap());
+        b.on_failure(b.try_acquire().unwrap(), false);
         b.set_model_time(Duration::from_secs(2));
         let probe = b.try_acquire().expect("half-open admits one probe");
         assert_eq!(b.state(), BreakerState::HalfOpen);
