@@ -8,9 +8,11 @@
 //! dependency's policies as a layer: the same breaker, bulkhead, timeout
 //! and counters an annotated function naming `partner_api` would use. The
 //! example starts a small "partner" server that turns slow after two
-//! requests, and shows the timeout, then the open breaker, as boxed
-//! `ResilienceError`s. Retries are not part of the layer: put tower's
-//! `Retry` outside it when the requests can be cloned.
+//! requests, and shows the timeouts, then the open breaker, as boxed
+//! `ResilienceError`s. Retries are not part of the layer: tower's `Retry`
+//! goes outside it, so each attempt passes the breaker and is counted; the
+//! policy here retries a timed-out GET once, after 50 ms, and never a call
+//! the breaker or the bulkhead refused.
 
 use axum::routing::get;
 use axum::Router;
@@ -23,7 +25,7 @@ use resilience_runtime::ResilienceError;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 
 const CONFIG: &str = "
 resilience:
@@ -39,10 +41,12 @@ resilience:
 #[tokio::main]
 async fn main() -> Result<(), resilience_runtime::tower::BoxError> {
     resilience_runtime::init_from_yaml_str(CONFIG)?;
-    let partner = start_partner().await?;
+    let partner_requests = Arc::new(AtomicU32::new(0));
+    let partner = start_partner(partner_requests.clone()).await?;
 
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let mut api = ServiceBuilder::new()
+        .retry(RetryTimedOutGet { left: 1 })
         .layer(ResilienceLayer::new("partner_api", "get_quote"))
         .service(client);
 
@@ -64,6 +68,10 @@ async fn main() -> Result<(), resilience_runtime::tower::BoxError> {
             },
         }
     }
+    println!(
+        "the partner saw {} requests",
+        partner_requests.load(Ordering::SeqCst)
+    );
     let api = &resilience_runtime::health_snapshot().dependencies["partner_api"];
     println!(
         "partner_api ({:?}): {} successful, {} timed out, {} short-circuited; breaker {}",
@@ -79,8 +87,7 @@ async fn main() -> Result<(), resilience_runtime::tower::BoxError> {
 }
 
 /// A partner that answers at once twice, then takes a second per request.
-async fn start_partner() -> std::io::Result<std::net::SocketAddr> {
-    let served = Arc::new(AtomicU32::new(0));
+async fn start_partner(served: Arc<AtomicU32>) -> std::io::Result<std::net::SocketAddr> {
     let app = Router::new().route(
         "/quote",
         get(move || {
@@ -97,4 +104,43 @@ async fn start_partner() -> std::io::Result<std::net::SocketAddr> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(addr)
+}
+
+/// Retries a GET that timed out, `left` times per call, after 50 ms. A
+/// refusal (open breaker, full bulkhead) is not retried: waiting is the
+/// point of it.
+#[derive(Clone)]
+struct RetryTimedOutGet {
+    left: u32,
+}
+
+impl<Res> tower::retry::Policy<hyper::Request<Empty<Bytes>>, Res, BoxError> for RetryTimedOutGet {
+    type Future = tokio::time::Sleep;
+
+    fn retry(
+        &mut self,
+        request: &mut hyper::Request<Empty<Bytes>>,
+        result: &mut Result<Res, BoxError>,
+    ) -> Option<Self::Future> {
+        let timed_out = result
+            .as_ref()
+            .err()
+            .and_then(|e| e.downcast_ref::<ResilienceError>())
+            .is_some_and(ResilienceError::is_timeout);
+        (timed_out && request.method() == hyper::Method::GET && self.left > 0).then(|| {
+            self.left -= 1;
+            tokio::time::sleep(Duration::from_millis(50))
+        })
+    }
+
+    fn clone_request(
+        &mut self,
+        request: &hyper::Request<Empty<Bytes>>,
+    ) -> Option<hyper::Request<Empty<Bytes>>> {
+        let mut copy = hyper::Request::new(Empty::new());
+        *copy.method_mut() = request.method().clone();
+        *copy.uri_mut() = request.uri().clone();
+        *copy.headers_mut() = request.headers().clone();
+        Some(copy)
+    }
 }
