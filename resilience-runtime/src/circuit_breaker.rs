@@ -92,6 +92,10 @@ pub struct BreakerConfig {
     pub failure_rate: Option<FailureRateConfig>,
     /// The optional slow-call trigger.
     pub slow_calls: Option<SlowCallConfig>,
+    /// When set, the rate triggers count the calls of the last this-many
+    /// whole seconds (bucketed per second) instead of the last
+    /// `window_size` calls.
+    pub time_window: Option<Duration>,
 }
 
 /// Opens the breaker when the share of slow calls over the last
@@ -161,7 +165,10 @@ impl CircuitBreaker {
                 .failure_rate
                 .map(|r| r.window_size)
                 .or(config.slow_calls.map(|s| s.window_size))
-                .map(Window::new),
+                .map(|size| match config.time_window {
+                    Some(span) => Window::Time(TimeWindow::new(span)),
+                    None => Window::Calls(CallWindow::new(size)),
+                }),
             transitions: Mutex::new(Probes::default()),
             mode: AtomicU8::new(NORMAL),
             reopens: AtomicU32::new(0),
@@ -403,7 +410,7 @@ impl CircuitBreaker {
         let Some(w) = &self.window else {
             return false;
         };
-        let (failures, slows, calls) = w.record(failed, slow);
+        let (failures, slows, calls) = w.record(failed, slow, &self.clock);
         let reached = |rate: f64, count: u64, minimum: u32| {
             calls >= u64::from(minimum) && count as f64 >= rate * calls as f64
         };
@@ -473,7 +480,7 @@ impl CircuitBreaker {
     /// The failure rate over the window, once it holds `minimum_calls` calls.
     pub(crate) fn failure_rate(&self) -> Option<f64> {
         let (w, rate) = (self.window.as_ref()?, self.config.failure_rate?);
-        let (failures, _, calls) = w.counts();
+        let (failures, _, calls) = w.counts(&self.clock);
         (calls >= rate.minimum_calls as u64 && calls > 0).then(|| failures as f64 / calls as f64)
     }
 
@@ -481,14 +488,45 @@ impl CircuitBreaker {
     /// `minimum_calls` calls.
     pub(crate) fn slow_call_rate(&self) -> Option<f64> {
         let (w, slow) = (self.window.as_ref()?, self.config.slow_calls?);
-        let (_, slows, calls) = w.counts();
+        let (_, slows, calls) = w.counts(&self.clock);
         (calls >= slow.minimum_calls as u64 && calls > 0).then(|| slows as f64 / calls as f64)
+    }
+}
+
+/// The outcomes a rate trigger is measured over.
+enum Window {
+    Calls(CallWindow),
+    Time(TimeWindow),
+}
+
+impl Window {
+    /// Records one outcome; returns (failures, slow calls, calls) in the
+    /// window. Only a time window reads the clock.
+    fn record(&self, failed: bool, slow: bool, clock: &Clock) -> (u64, u64, u64) {
+        match self {
+            Window::Calls(w) => w.record(failed, slow),
+            Window::Time(w) => w.record(failed, slow, clock.nanos()),
+        }
+    }
+
+    fn counts(&self, clock: &Clock) -> (u64, u64, u64) {
+        match self {
+            Window::Calls(w) => w.counts(),
+            Window::Time(w) => w.counts(clock.nanos()),
+        }
+    }
+
+    fn reset(&self) {
+        match self {
+            Window::Calls(w) => w.reset(),
+            Window::Time(w) => w.reset(),
+        }
     }
 }
 
 /// The last `size` outcomes, lock-free: each record swaps one slot (bit 0:
 /// failed, bit 1: slow) and adjusts the two counts by the difference.
-struct Window {
+struct CallWindow {
     slots: Box<[AtomicU8]>,
     cursor: AtomicU64,
     failures: AtomicI64,
@@ -498,9 +536,9 @@ struct Window {
 const FAILED_BIT: u8 = 1;
 const SLOW_BIT: u8 = 2;
 
-impl Window {
+impl CallWindow {
     fn new(size: u32) -> Self {
-        Window {
+        CallWindow {
             slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
             cursor: AtomicU64::new(0),
             failures: AtomicI64::new(0),
@@ -508,8 +546,6 @@ impl Window {
         }
     }
 
-    /// Records one outcome; returns (failures, slow calls, calls) in the
-    /// window.
     fn record(&self, failed: bool, slow: bool) -> (u64, u64, u64) {
         let size = self.slots.len() as u64;
         let i = self.cursor.fetch_add(1, Ordering::Relaxed);
@@ -545,6 +581,108 @@ impl Window {
         self.failures.store(0, Ordering::Relaxed);
         self.slows.store(0, Ordering::Relaxed);
         self.cursor.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The outcomes of the last `seconds` whole seconds, one bucket a second, so
+/// its size does not grow with traffic. A small lock guards it: only a
+/// breaker configured with a time window pays for it, once per outcome.
+struct TimeWindow {
+    seconds: u64,
+    state: Mutex<TimeState>,
+}
+
+struct TimeState {
+    buckets: Box<[Bucket]>,
+    totals: Bucket,
+    /// The newest second recorded or looked at.
+    latest: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Bucket {
+    second: u64,
+    calls: u64,
+    failures: u64,
+    slows: u64,
+}
+
+impl TimeWindow {
+    fn new(span: Duration) -> Self {
+        let seconds = span.as_secs().max(1);
+        TimeWindow {
+            seconds,
+            state: Mutex::new(TimeState {
+                buckets: vec![Bucket::default(); seconds as usize].into_boxed_slice(),
+                totals: Bucket::default(),
+                latest: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, TimeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops the buckets that have left the window by second `now`.
+    fn expire(&self, state: &mut TimeState, now: u64) {
+        if now <= state.latest && state.latest != 0 {
+            return;
+        }
+        state.latest = now;
+        let TimeState {
+            buckets, totals, ..
+        } = state;
+        for bucket in buckets.iter_mut() {
+            if bucket.calls != 0 && bucket.second + self.seconds <= now {
+                totals.calls -= bucket.calls;
+                totals.failures -= bucket.failures;
+                totals.slows -= bucket.slows;
+                *bucket = Bucket::default();
+            }
+        }
+    }
+
+    fn record(&self, failed: bool, slow: bool, now_nanos: u64) -> (u64, u64, u64) {
+        let now = now_nanos / 1_000_000_000;
+        let mut state = self.lock();
+        self.expire(&mut state, now);
+        let slot = (now % self.seconds) as usize;
+        let state = &mut *state;
+        let bucket = &mut state.buckets[slot];
+        if bucket.second != now {
+            *bucket = Bucket {
+                second: now,
+                ..Bucket::default()
+            };
+        }
+        bucket.calls += 1;
+        bucket.failures += u64::from(failed);
+        bucket.slows += u64::from(slow);
+        state.totals.calls += 1;
+        state.totals.failures += u64::from(failed);
+        state.totals.slows += u64::from(slow);
+        (
+            state.totals.failures,
+            state.totals.slows,
+            state.totals.calls,
+        )
+    }
+
+    fn counts(&self, now_nanos: u64) -> (u64, u64, u64) {
+        let mut state = self.lock();
+        self.expire(&mut state, now_nanos / 1_000_000_000);
+        (
+            state.totals.failures,
+            state.totals.slows,
+            state.totals.calls,
+        )
+    }
+
+    fn reset(&self) {
+        let mut state = self.lock();
+        state.buckets.fill(Bucket::default());
+        state.totals = Bucket::default();
     }
 }
 

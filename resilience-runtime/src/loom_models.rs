@@ -101,6 +101,7 @@ fn breaker() -> CircuitBreaker {
         success_threshold: 1,
         failure_rate: None,
         slow_calls: None,
+        time_window: None,
     })
 }
 

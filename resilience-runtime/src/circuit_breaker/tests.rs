@@ -13,6 +13,7 @@ fn breaker(threshold: u32, half_open: u32, successes: u32) -> CircuitBreaker {
         success_threshold: successes,
         failure_rate: None,
         slow_calls: None,
+        time_window: None,
     })
 }
 
@@ -32,6 +33,7 @@ fn half_rate(window: u32, minimum: u32) -> CircuitBreaker {
             minimum_calls: minimum,
         }),
         slow_calls: None,
+        time_window: None,
     })
 }
 
@@ -380,6 +382,7 @@ proptest::proptest! {
                 success_threshold: successes_needed,
                 failure_rate: None,
                 slow_calls: None,
+        time_window: None,
             });
             let mut model = Model::new(threshold, recovery, successes_needed, multiplier, recovery + extra_open);
             let mut now = 0;
@@ -566,6 +569,7 @@ async fn each_failed_probe_reopens_for_longer_up_to_the_maximum_and_a_close_star
         success_threshold: 1,
         failure_rate: None,
         slow_calls: None,
+        time_window: None,
     });
     fail(&b);
     assert_eq!(b.try_acquire().unwrap_err(), Duration::from_secs(10));
@@ -601,6 +605,7 @@ fn slow_breaker() -> CircuitBreaker {
             window_size: 4,
             minimum_calls: 4,
         }),
+        time_window: None,
     })
 }
 
@@ -651,4 +656,76 @@ async fn a_breaker_without_a_slow_call_trigger_does_not_time_calls() {
     let b = breaker(3, 1, 1);
     assert!(!b.times_calls());
     assert!(!b.is_slow(0));
+}
+
+fn time_window_breaker(seconds: u64, minimum: u32) -> CircuitBreaker {
+    CircuitBreaker::new(BreakerConfig {
+        failure_threshold: 100,
+        recovery_timeout: Duration::from_secs(30),
+        timeout_multiplier: 1.0,
+        max_timeout: None,
+        half_open_max_calls: 1,
+        success_threshold: 1,
+        failure_rate: Some(FailureRateConfig {
+            threshold: 0.5,
+            window_size: 100,
+            minimum_calls: minimum,
+        }),
+        slow_calls: None,
+        time_window: Some(Duration::from_secs(seconds)),
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_time_window_forgets_calls_older_than_its_span() {
+    let b = time_window_breaker(10, 4);
+    fail(&b);
+    fail(&b);
+    succeed(&b);
+    assert_eq!(b.failure_rate(), None, "3 calls: below the minimum");
+    // Ten seconds on, those three have left the window.
+    advance(Duration::from_secs(10)).await;
+    succeed(&b);
+    succeed(&b);
+    succeed(&b);
+    assert_eq!(b.failure_rate(), None, "only 3 calls in the last 10 s");
+    succeed(&b);
+    assert_eq!(b.failure_rate(), Some(0.0));
+    // Within the span, failures accumulate and trip it.
+    advance(Duration::from_secs(5)).await;
+    for _ in 0..3 {
+        fail(&b);
+    }
+    assert_eq!(b.state(), BreakerState::Closed, "3 of 7");
+    fail(&b);
+    assert_eq!(b.state(), BreakerState::Open, "4 of 8 in the last 10 s");
+}
+
+proptest::proptest! {
+    /// The time window against a model that keeps every outcome: after each
+    /// record, the counts are those of the calls in the last N whole seconds.
+    #[test]
+    fn a_time_window_counts_what_the_model_counts(
+        seconds in 1u64..6,
+        steps in proptest::collection::vec((0u64..2500, proptest::bool::ANY, proptest::bool::ANY), 1..120),
+    ) {
+        let window = TimeWindow::new(Duration::from_secs(seconds));
+        let mut events: Vec<(u64, bool, bool)> = Vec::new();
+        let mut now_ms = 0u64;
+        for (wait, failed, slow) in steps {
+            now_ms += wait;
+            let nanos = now_ms * 1_000_000;
+            let got = window.record(failed, slow, nanos);
+            let now = now_ms / 1000;
+            events.push((now, failed, slow));
+            let live: Vec<_> = events.iter().filter(|(s, _, _)| s + seconds > now).collect();
+            let expected = (
+                live.iter().filter(|e| e.1).count() as u64,
+                live.iter().filter(|e| e.2).count() as u64,
+                live.len() as u64,
+            );
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert_eq!(window.counts(nanos), expected);
+        }
+    }
 }

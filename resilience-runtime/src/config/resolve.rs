@@ -4,7 +4,7 @@
 
 use super::schema::{
     BulkheadType, DependencySection, KindSection, RateLimitScopeItem, ResilienceSection,
-    RetryBackoff, RetryJitter, RetryOnItem,
+    RetryBackoff, RetryJitter, RetryOnItem, WindowTypeItem,
 };
 use super::values::MAX_WORKERS;
 use super::ConfigError;
@@ -159,13 +159,20 @@ pub(crate) fn resolve(
                 )),
                 _ => {}
             }
-            // One window of calls serves both rate triggers.
+            // One window serves both rate triggers: the last N calls, or the
+            // calls of the last N seconds.
+            let time_window = match first!(dep, per_kind, circuit_breaker_window_type) {
+                Some(WindowTypeItem::Time) => Some(Duration::from_secs(u64::from(
+                    first!(dep, per_kind, circuit_breaker_window_seconds).map_or(60, |s| s.0),
+                ))),
+                _ => None,
+            };
             let window = if rate.is_some() || slow_rate.is_some() {
                 let window_size =
                     first!(dep, per_kind, circuit_breaker_window_size).map_or(WINDOW_SIZE, |c| c.0);
                 let minimum_calls = first!(dep, per_kind, circuit_breaker_minimum_calls)
                     .map_or(window_size, |c| c.0);
-                if minimum_calls > window_size {
+                if time_window.is_none() && minimum_calls > window_size {
                     return Err(ConfigError::value(
                         path("circuit_breaker_minimum_calls"),
                         format!(
@@ -222,6 +229,7 @@ pub(crate) fn resolve(
                     .map_or(1, |c| c.0),
                 failure_rate,
                 slow_calls,
+                time_window: time_window.filter(|_| window.is_some()),
             })
         } else {
             None
@@ -540,6 +548,23 @@ fn inapplicable(
         || per_kind.is_some_and(|k| k.circuit_breaker_failure_rate_threshold.is_some())
         || d.circuit_breaker_slow_call_rate_threshold.is_some()
         || per_kind.is_some_and(|k| k.circuit_breaker_slow_call_rate_threshold.is_some());
+    let time_type = d
+        .circuit_breaker_window_type
+        .or(per_kind.and_then(|k| k.circuit_breaker_window_type))
+        == Some(WindowTypeItem::Time);
+    if time_type && d.circuit_breaker_window_size.is_some() {
+        return error(
+            "circuit_breaker_window_size",
+            "counts calls, but circuit_breaker_window_type is time: set circuit_breaker_window_seconds \
+             instead",
+        );
+    }
+    if !time_type && d.circuit_breaker_window_seconds.is_some() {
+        return error(
+            "circuit_breaker_window_seconds",
+            "applies only with circuit_breaker_window_type: time",
+        );
+    }
     for (key, set) in [
         (
             "circuit_breaker_window_size",
@@ -548,6 +573,14 @@ fn inapplicable(
         (
             "circuit_breaker_minimum_calls",
             d.circuit_breaker_minimum_calls.is_some(),
+        ),
+        (
+            "circuit_breaker_window_type",
+            d.circuit_breaker_window_type.is_some(),
+        ),
+        (
+            "circuit_breaker_window_seconds",
+            d.circuit_breaker_window_seconds.is_some(),
         ),
     ] {
         if set && !rate_trigger {

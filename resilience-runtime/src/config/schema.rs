@@ -4,7 +4,7 @@
 use super::values::{
     Attempts, BudgetRatio, CallRate, Count, DelaySeconds, ElapsedSeconds, Instances, Interpolated,
     MaxDelaySeconds, Multiplier, PerSecond, PositiveSeconds, Rate, RoundTripSeconds, Seconds, Seed,
-    Share, Size, Window, Workers,
+    Share, Size, Window, WindowSeconds, Workers,
 };
 use crate::Kind;
 use serde::Deserialize;
@@ -68,6 +68,14 @@ pub(crate) struct ClusterSection {
     pub redis_url: Option<Interpolated>,
     pub key_prefix: Option<Interpolated>,
     pub timeout_seconds: Option<RoundTripSeconds>,
+}
+
+/// `circuit_breaker_window_type`.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum WindowTypeItem {
+    Count,
+    Time,
 }
 
 /// `rate_limit_scope`.
@@ -174,6 +182,8 @@ macro_rules! policy_section {
             pub circuit_breaker_success_threshold: Option<Count>,
             pub circuit_breaker_failure_rate_threshold: Option<Rate>,
             pub circuit_breaker_slow_call_seconds: Option<PositiveSeconds>,
+            pub circuit_breaker_window_type: Option<WindowTypeItem>,
+            pub circuit_breaker_window_seconds: Option<WindowSeconds>,
             pub circuit_breaker_slow_call_rate_threshold: Option<Rate>,
             pub circuit_breaker_window_size: Option<Window>,
             pub circuit_breaker_minimum_calls: Option<Count>,

@@ -901,3 +901,56 @@ fn open_time_backoff_keys_resolve_and_are_checked() {
         assert_eq!(path, at, "{text}");
     }
 }
+
+#[test]
+fn time_window_keys_resolve_and_are_checked() {
+    let c = Config::from_yaml_str(
+        "resilience:
+  external_dependencies:
+    a: { type: database, circuit_breaker_failure_rate_threshold: 0.5,
+         circuit_breaker_window_type: time, circuit_breaker_window_seconds: 30,
+         circuit_breaker_minimum_calls: 20 }
+    b: { type: database, circuit_breaker_slow_call_rate_threshold: 0.5,
+         circuit_breaker_slow_call_seconds: 2, circuit_breaker_window_type: time }
+    c: { type: database, circuit_breaker_failure_rate_threshold: 0.5 }
+",
+    )
+    .unwrap();
+    let a = dep(&c, "a").circuit_breaker.unwrap();
+    assert_eq!(a.time_window, Some(secs(30.0)));
+    assert_eq!(a.failure_rate.unwrap().minimum_calls, 20);
+    assert_eq!(
+        dep(&c, "b").circuit_breaker.unwrap().time_window,
+        Some(secs(60.0))
+    );
+    assert_eq!(dep(&c, "c").circuit_breaker.unwrap().time_window, None);
+
+    for (entry, key, says) in [
+        (
+            "circuit_breaker_failure_rate_threshold: 0.5, circuit_breaker_window_type: time, circuit_breaker_window_size: 10",
+            "circuit_breaker_window_size",
+            "circuit_breaker_window_seconds instead",
+        ),
+        (
+            "circuit_breaker_failure_rate_threshold: 0.5, circuit_breaker_window_seconds: 10",
+            "circuit_breaker_window_seconds",
+            "window_type: time",
+        ),
+        (
+            "circuit_breaker_window_type: time",
+            "circuit_breaker_window_type",
+            "a rate trigger",
+        ),
+        (
+            "circuit_breaker_failure_rate_threshold: 0.5, circuit_breaker_window_type: time, circuit_breaker_window_seconds: 3601",
+            "circuit_breaker_window_seconds",
+            "1 to 3600",
+        ),
+    ] {
+        let (path, _, text) = invalid(&format!(
+            "resilience:\n  external_dependencies:\n    db: {{ type: database, {entry} }}\n"
+        ));
+        assert_eq!(path, format!("resilience.external_dependencies.db.{key}"), "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+}

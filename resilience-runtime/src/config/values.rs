@@ -173,6 +173,12 @@ checked!(
     |v| (v.is_finite() && v > 0.0 && v <= 1_000_000.0).then_some(v)
 );
 checked!(
+    /// A time window: 1 to 3600 whole seconds.
+    WindowSeconds(u32),
+    "a whole number of seconds from 1 to 3600",
+    |v| whole(v, 1, 3600)
+);
+checked!(
     /// A share of calls: 0 to 1.
     Share(f64),
     "a share of calls from 0 to 1, such as 0.1",
