@@ -247,6 +247,22 @@ impl Runtime {
             .unwrap_or_else(|_| global().clone())
     }
 
+    /// Runs `f` with the runtime in force, without cloning it.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Runtime) -> R) -> R {
+        let mut f = Some(f);
+        match CURRENT.try_with(|rt| (f.take().expect("called once"))(rt)) {
+            Ok(r) => r,
+            Err(_) => (f.take().expect("called once"))(global()),
+        }
+    }
+
+    /// Whether `self` and `other` are the same runtime.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn same(&self, other: &Runtime) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The dependency `name`, for callers that are not annotated sites.
     #[cfg_attr(not(any(feature = "tower", feature = "testing")), allow(dead_code))]
     pub(crate) fn dependency_named(&self, name: &str) -> Option<Arc<Dependency>> {

@@ -55,7 +55,7 @@ use crate::{Kind, Runtime};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 pub use tower::BoxError;
 use tower::{Layer, Service};
@@ -99,18 +99,33 @@ impl<S> Layer<S> for ResilienceLayer {
             inner,
             site: self.site,
             noted: Arc::new(AtomicUsize::new(0)),
+            first: Arc::new(OnceLock::new()),
         }
     }
 }
 
 /// A service behind a dependency's policies, made by [`ResilienceLayer`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ResilienceService<S> {
     inner: S,
     site: &'static CallSite,
     /// The dependency this service's operation was last added to, so that
     /// it is added once per dependency, not once per call.
     noted: Arc<AtomicUsize>,
+    /// The first runtime this service ran in, and its dependency: later
+    /// calls in that runtime skip the lookup by name. The runtime is held, so
+    /// its address cannot be reused by another.
+    first: Arc<OnceLock<(Runtime, Arc<Dependency>)>>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for ResilienceService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResilienceService")
+            .field("dependency", &self.site.dependency)
+            .field("operation", &self.site.operation)
+            .field("inner", &self.inner)
+            .finish()
+    }
 }
 
 /// Why a layered call could not be made at all.
@@ -181,11 +196,12 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let site = self.site;
         let noted = self.noted.clone();
+        let first = self.first.clone();
         let body = self.inner.call(request);
         // The runtime in force is the one where the future runs (a scope
         // wraps the future, not the `call`).
         Box::pin(async move {
-            let dep = lookup(site, &noted)?;
+            let dep = lookup(site, &noted, &first)?;
             let timeout = dep.config.call_timeout;
             match attempt(&dep, site, body, timeout, Outcome::Success, AllErrors).await {
                 Ok(Ok(response)) => Ok(response),
@@ -198,9 +214,23 @@ where
 
 /// The dependency `site` names in the runtime in force, its operation
 /// added to the snapshot's list the first time.
-fn lookup(site: &'static CallSite, noted: &AtomicUsize) -> Result<Arc<Dependency>, BoxError> {
+fn lookup(
+    site: &'static CallSite,
+    noted: &AtomicUsize,
+    first: &OnceLock<(Runtime, Arc<Dependency>)>,
+) -> Result<Arc<Dependency>, BoxError> {
+    let cached = Runtime::with_current(|rt| {
+        first
+            .get()
+            .filter(|(seen, _)| seen.same(rt))
+            .map(|(_, dep)| dep.clone())
+    });
+    if let Some(dep) = cached {
+        return Ok(dep);
+    }
     let layer_at = || format!("{}:{}", site.file, site.line);
-    let Some(dep) = Runtime::current().dependency_named(site.dependency) else {
+    let runtime = Runtime::current();
+    let Some(dep) = runtime.dependency_named(site.dependency) else {
         return Err(Box::new(LayerError::UnknownDependency {
             dependency: site.dependency,
             layer_at: layer_at(),
@@ -216,5 +246,6 @@ fn lookup(site: &'static CallSite, noted: &AtomicUsize) -> Result<Arc<Dependency
     if noted.swap(address, Ordering::Relaxed) != address {
         dep.note_operation(site.operation);
     }
+    let _ = first.set((runtime, dep.clone()));
     Ok(dep)
 }

@@ -213,3 +213,19 @@ async fn spawned_in_a_scope_the_layer_uses_that_runtime() {
     assert_eq!(handle.await.unwrap().unwrap(), 2);
     assert_eq!(health(&rt, "ledger").bulkhead.successful_requests, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_service_counts_in_whichever_runtime_it_runs_in() {
+    let (first, second) = (
+        Runtime::from_yaml_str(CONFIG).unwrap(),
+        Runtime::from_yaml_str(CONFIG).unwrap(),
+    );
+    let runs = Arc::new(AtomicU32::new(0));
+    let mut svc = ResilienceLayer::new("ledger", "both").layer(ledger(runs));
+    for _ in 0..2 {
+        assert_eq!(first.scope(svc.call(false)).await.unwrap(), 2);
+        assert_eq!(second.scope(svc.call(false)).await.unwrap(), 2);
+    }
+    assert_eq!(health(&first, "ledger").bulkhead.successful_requests, 2);
+    assert_eq!(health(&second, "ledger").bulkhead.successful_requests, 2);
+}
