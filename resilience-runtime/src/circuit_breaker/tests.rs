@@ -3,17 +3,27 @@
 use super::*;
 use tokio::time::advance;
 
-fn breaker(threshold: u32, half_open: u32, successes: u32) -> CircuitBreaker {
-    CircuitBreaker::new(BreakerConfig {
-        failure_threshold: threshold,
+/// A plain breaker's settings, for the tests to change what they test.
+fn plain() -> BreakerConfig {
+    BreakerConfig {
+        failure_threshold: 100,
         recovery_timeout: Duration::from_secs(60),
         timeout_multiplier: 1.0,
         max_timeout: None,
-        half_open_max_calls: half_open,
-        success_threshold: successes,
+        half_open_max_calls: 1,
+        success_threshold: 1,
         failure_rate: None,
         slow_calls: None,
         time_window: None,
+    }
+}
+
+fn breaker(threshold: u32, half_open: u32, successes: u32) -> CircuitBreaker {
+    CircuitBreaker::new(BreakerConfig {
+        failure_threshold: threshold,
+        half_open_max_calls: half_open,
+        success_threshold: successes,
+        ..plain()
     })
 }
 
@@ -21,19 +31,13 @@ fn breaker(threshold: u32, half_open: u32, successes: u32) -> CircuitBreaker {
 /// `minimum` are in it (the consecutive trigger is out of reach).
 fn half_rate(window: u32, minimum: u32) -> CircuitBreaker {
     CircuitBreaker::new(BreakerConfig {
-        failure_threshold: 100,
         recovery_timeout: Duration::from_secs(10),
-        timeout_multiplier: 1.0,
-        max_timeout: None,
-        half_open_max_calls: 1,
-        success_threshold: 1,
         failure_rate: Some(FailureRateConfig {
             threshold: 0.5,
             window_size: window,
             minimum_calls: minimum,
         }),
-        slow_calls: None,
-        time_window: None,
+        ..plain()
     })
 }
 
@@ -565,11 +569,7 @@ async fn each_failed_probe_reopens_for_longer_up_to_the_maximum_and_a_close_star
         recovery_timeout: Duration::from_secs(10),
         timeout_multiplier: 2.0,
         max_timeout: Some(Duration::from_secs(35)),
-        half_open_max_calls: 1,
-        success_threshold: 1,
-        failure_rate: None,
-        slow_calls: None,
-        time_window: None,
+        ..plain()
     });
     fail(&b);
     assert_eq!(b.try_acquire().unwrap_err(), Duration::from_secs(10));
@@ -592,20 +592,14 @@ async fn each_failed_probe_reopens_for_longer_up_to_the_maximum_and_a_close_star
 
 fn slow_breaker() -> CircuitBreaker {
     CircuitBreaker::new(BreakerConfig {
-        failure_threshold: 100,
         recovery_timeout: Duration::from_secs(10),
-        timeout_multiplier: 1.0,
-        max_timeout: None,
-        half_open_max_calls: 1,
-        success_threshold: 1,
-        failure_rate: None,
         slow_calls: Some(SlowCallConfig {
             duration: Duration::from_secs(1),
             threshold: 0.5,
             window_size: 4,
             minimum_calls: 4,
         }),
-        time_window: None,
+        ..plain()
     })
 }
 
@@ -660,19 +654,14 @@ async fn a_breaker_without_a_slow_call_trigger_does_not_time_calls() {
 
 fn time_window_breaker(seconds: u64, minimum: u32) -> CircuitBreaker {
     CircuitBreaker::new(BreakerConfig {
-        failure_threshold: 100,
         recovery_timeout: Duration::from_secs(30),
-        timeout_multiplier: 1.0,
-        max_timeout: None,
-        half_open_max_calls: 1,
-        success_threshold: 1,
         failure_rate: Some(FailureRateConfig {
             threshold: 0.5,
             window_size: 100,
             minimum_calls: minimum,
         }),
-        slow_calls: None,
         time_window: Some(Duration::from_secs(seconds)),
+        ..plain()
     })
 }
 
