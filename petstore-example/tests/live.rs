@@ -168,8 +168,11 @@ async fn events_wait_in_the_outbox_while_nats_is_unreachable_and_are_published_o
 
     // The relay backs off (at most 5 s) and then finds NATS at the right URL.
     s.app.store.events.set_url(&nats_url).await;
+    // The relay marks each event in the outbox as it goes and updates its
+    // own figures after the batch: wait for both.
     let published = eventually(Duration::from_secs(20), || async {
-        get(s.addr, "/events").await.body["pending"] == 0
+        let events = get(s.addr, "/events").await.body;
+        events["pending"] == 0 && events["published"] == 2
     })
     .await;
     let events = get(s.addr, "/events").await.body;
