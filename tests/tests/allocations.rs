@@ -4,7 +4,8 @@
 //! so the table is used, not a tokio timer), a rejection, a short-circuit, and a call the rate
 //! limiter admits or refuses; and zero on the
 //! recovery paths: a retried site's first-try success, retries with backoff,
-//! budget and deadline, and a fallback.
+//! budget and deadline, and a fallback; and zero for a call its breaker times
+//! (slow-call trigger, time window) and for injected faults and delays.
 
 use resilience_runtime::{database_call, Runtime};
 use resilience_tests::TestError;
@@ -47,6 +48,10 @@ resilience:
     limited: { type: database, rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
     paced: { type: database, rate_limit_per_second: 1, rate_limit_max_wait_seconds: 0 }
     queued: { type: database, rate_limit_per_second: 1000, rate_limit_max_wait_seconds: 1 }
+    timed: { type: database, timeout_seconds: 10, circuit_breaker_slow_call_seconds: 1,
+             circuit_breaker_slow_call_rate_threshold: 1, circuit_breaker_failure_rate_threshold: 1,
+             circuit_breaker_window_type: time, circuit_breaker_window_seconds: 10 }
+    injected: { type: database, timeout_seconds: 10, enable_circuit_breaker: false }
 ";
 
 /// Back to back, each call but the first waits a millisecond for its turn.
@@ -117,6 +122,18 @@ async fn broken() -> Result<(), TestError> {
     } else {
         Ok(())
     }
+}
+
+#[database_call(dependency = "timed")]
+async fn timed(x: u64) -> Result<u64, TestError> {
+    tokio::task::yield_now().await;
+    Ok(x + 1)
+}
+
+/// Injected faults would open a breaker: this one has none.
+#[database_call(dependency = "injected")]
+async fn injected(x: u64) -> Result<u64, TestError> {
+    Ok(x + 1)
 }
 
 /// Allocations made by this thread while `f` runs `n` times, after one warm-up run.
@@ -223,6 +240,48 @@ fn the_semaphore_path_allocates_nothing_per_call() {
         [0.0; 7],
         "allocations per call: success, pending once, rejection, short-circuit, \
          admitted by the rate limiter, refused by it, waited for its turn"
+    );
+}
+
+#[test]
+fn timed_breakers_and_injected_faults_allocate_nothing_per_call() {
+    // Paused, so that injected delays cost no real time.
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    let per_call = paused.block_on(rt.scope(async {
+        // A breaker with a slow-call trigger and a time window: every call
+        // is timed and lands in a per-second bucket.
+        let timed_call =
+            allocations_per_call(1000, || async { assert_eq!(timed(1).await, Ok(2)) }).await;
+        let faults = rt.inject("injected");
+        faults.fail_next(1001);
+        let injected_fault = allocations_per_call(1000, || async {
+            assert!(injected(1)
+                .await
+                .unwrap_err()
+                .resilience()
+                .unwrap()
+                .is_injected_fault())
+        })
+        .await;
+        faults.delay_next(1001, std::time::Duration::from_millis(1));
+        let start = tokio::time::Instant::now();
+        let injected_delay =
+            allocations_per_call(1000, || async { assert_eq!(injected(1).await, Ok(2)) }).await;
+        assert_eq!(
+            start.elapsed(),
+            std::time::Duration::from_millis(1001),
+            "every call was delayed"
+        );
+        [timed_call, injected_fault, injected_delay]
+    }));
+    assert_eq!(
+        per_call, [0.0; 3],
+        "allocations per call: timed by its breaker, failed by injection, delayed by injection"
     );
 }
 
