@@ -33,7 +33,7 @@ pub struct BreakerControl {
 impl std::fmt::Debug for BreakerControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BreakerControl")
-            .field("dependency", &self.dep.config.name)
+            .field("dependency", &self.dep.name)
             .field("state", &self.state())
             .finish()
     }
@@ -42,17 +42,21 @@ impl std::fmt::Debug for BreakerControl {
 impl BreakerControl {
     /// `None` when the dependency has no breaker.
     pub(crate) fn new(dep: DepRef) -> Option<Self> {
-        dep.breaker.is_some().then_some(BreakerControl { dep })
+        dep.policies()
+            .breaker
+            .is_some()
+            .then_some(BreakerControl { dep })
     }
 
     /// The dependency's name.
     pub fn dependency(&self) -> &str {
-        &self.dep.config.name
+        &self.dep.name
     }
 
-    /// The breaker's state now, as the snapshot reports it.
+    /// The breaker's state now, as the snapshot reports it. If a reload
+    /// has since removed the breaker, every call passes: `Closed`.
     pub fn state(&self) -> BreakerState {
-        self.breaker().state()
+        self.breaker().map_or(BreakerState::Closed, |b| b.state())
     }
 
     /// Every call fails fast with `CircuitOpen` (its `retry_after` is the
@@ -76,19 +80,28 @@ impl BreakerControl {
     /// Back to normal operation, closed, with its failure counts and window
     /// cleared.
     pub fn reset(&self) {
-        self.breaker().reset();
+        let Some(breaker) = self.breaker() else {
+            return self.gone();
+        };
+        breaker.reset();
         tracing::warn!(dependency = %self.dependency(), "circuit breaker reset by an operator: closed");
     }
 
     fn set(&self, state: BreakerState) {
-        self.breaker().set_override(state);
+        let Some(breaker) = self.breaker() else {
+            return self.gone();
+        };
+        breaker.set_override(state);
         tracing::warn!(dependency = %self.dependency(), state = %state, "circuit breaker overridden by an operator");
     }
 
-    fn breaker(&self) -> &crate::circuit_breaker::CircuitBreaker {
-        self.dep
-            .breaker
-            .as_ref()
-            .expect("made only for a dependency with a breaker")
+    /// The breaker in force: a reload may have replaced it (an override
+    /// carries over) or removed it.
+    fn breaker(&self) -> Option<&crate::circuit_breaker::CircuitBreaker> {
+        self.dep.policies().breaker.as_ref()
+    }
+
+    fn gone(&self) {
+        tracing::warn!(dependency = %self.dependency(), "a reload removed this circuit breaker: nothing to change");
     }
 }

@@ -5,6 +5,7 @@
 //! injected fault counts as a failure of the dependency: it stands for one.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A dependency's chaos settings (`chaos_*` keys; refused unless the top
@@ -35,17 +36,18 @@ pub(crate) enum Injection {
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     chaos: Option<Chaos>,
-    pub(crate) injected: Injected,
+    /// The dependency's own, so a reload keeps a test's pending injections.
+    pub(crate) injected: Arc<Injected>,
 }
 
 impl Faults {
     /// `None` when nothing can inject a fault into this dependency.
-    pub(crate) fn new(chaos: Option<ChaosConfig>) -> Option<Box<Faults>> {
+    pub(crate) fn new(chaos: Option<ChaosConfig>, injected: &Arc<Injected>) -> Option<Box<Faults>> {
         let chaos = chaos.map(Chaos::new);
         (chaos.is_some() || cfg!(feature = "testing")).then(|| {
             Box::new(Faults {
                 chaos,
-                injected: Injected::default(),
+                injected: Arc::clone(injected),
             })
         })
     }

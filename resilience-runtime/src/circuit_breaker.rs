@@ -11,7 +11,7 @@
 
 use crate::clock::Clock;
 use crate::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 const CLOSED: u64 = 0;
@@ -128,8 +128,17 @@ pub struct FailureRateConfig {
     pub minimum_calls: u32,
 }
 
+/// A breaker: its settings and its state. A reload that keeps the shape of
+/// its window makes a new `CircuitBreaker` with the new settings around the
+/// same state (`Core`), so what it has learned carries over.
 pub(crate) struct CircuitBreaker {
     config: BreakerConfig,
+    /// A slow-call trigger is configured, so calls are timed.
+    times_calls: bool,
+    core: Arc<Core>,
+}
+
+struct Core {
     /// `epoch << 2 | state`.
     word: AtomicU64,
     /// While open: when probes may start, in nanoseconds since `anchor`.
@@ -143,8 +152,6 @@ pub(crate) struct CircuitBreaker {
     /// Reopens after a failed probe since the breaker last opened from
     /// closed; changed under `transitions`.
     reopens: AtomicU32,
-    /// A slow-call trigger is configured, so calls are timed.
-    times_calls: bool,
 }
 
 #[derive(Default)]
@@ -153,27 +160,59 @@ struct Probes {
     successes: u32,
 }
 
+/// What a breaker's window remembers depends on: the same shape means the
+/// same counts still make sense.
+fn window_shape(config: &BreakerConfig) -> Option<(u32, Option<Duration>, bool)> {
+    let size = config
+        .failure_rate
+        .map(|r| r.window_size)
+        .or(config.slow_calls.map(|s| s.window_size))?;
+    Some((size, config.time_window, config.slow_calls.is_some()))
+}
+
 impl CircuitBreaker {
     pub(crate) fn new(config: BreakerConfig) -> Self {
         CircuitBreaker {
             config,
-            word: AtomicU64::new(CLOSED),
-            open_until: AtomicU64::new(0),
-            clock: Clock::new(),
-            consecutive_failures: AtomicU32::new(0),
-            window: config
-                .failure_rate
-                .map(|r| r.window_size)
-                .or(config.slow_calls.map(|s| s.window_size))
-                .map(|size| match config.time_window {
+            times_calls: config.slow_calls.is_some(),
+            core: Arc::new(Core {
+                word: AtomicU64::new(CLOSED),
+                open_until: AtomicU64::new(0),
+                clock: Clock::new(),
+                consecutive_failures: AtomicU32::new(0),
+                window: window_shape(&config).map(|(size, span, _)| match span {
                     Some(span) => Window::Time(TimeWindow::new(span)),
                     None => Window::Calls(CallWindow::new(size)),
                 }),
-            transitions: Mutex::new(Probes::default()),
-            mode: AtomicU8::new(NORMAL),
-            reopens: AtomicU32::new(0),
-            times_calls: config.slow_calls.is_some(),
+                transitions: Mutex::new(Probes::default()),
+                mode: AtomicU8::new(NORMAL),
+                reopens: AtomicU32::new(0),
+            }),
         }
+    }
+
+    /// The breaker a reload puts in this one's place, and whether it kept
+    /// this one's state. It does unless the new settings shape the window
+    /// differently (its counts would mean nothing under them); then it
+    /// starts closed, keeping only an operator's override.
+    pub(crate) fn retuned(&self, config: BreakerConfig) -> (CircuitBreaker, bool) {
+        if window_shape(&config) == window_shape(&self.config) {
+            let kept = CircuitBreaker {
+                config,
+                times_calls: config.slow_calls.is_some(),
+                core: Arc::clone(&self.core),
+            };
+            return (kept, true);
+        }
+        let fresh = CircuitBreaker::new(config);
+        let state = self.state();
+        if matches!(
+            state,
+            BreakerState::ForcedOpen | BreakerState::Disabled | BreakerState::MetricsOnly
+        ) {
+            fresh.set_override(state);
+        }
+        (fresh, false)
     }
 
     pub(crate) fn config(&self) -> &BreakerConfig {
@@ -181,23 +220,26 @@ impl CircuitBreaker {
     }
 
     fn now(&self) -> u64 {
-        self.clock.nanos()
+        self.core.clock.nanos()
     }
 
     /// Sets the time this breaker reads, in a loom model.
     #[cfg(all(loom, test))]
     pub(crate) fn set_model_time(&self, since_start: Duration) {
-        self.clock.set(since_start);
+        self.core.clock.set(since_start);
     }
 
     fn lock(&self) -> MutexGuard<'_, Probes> {
-        self.transitions.lock().unwrap_or_else(|p| p.into_inner())
+        self.core
+            .transitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Admits a call, or says how long until the breaker may admit one.
     #[inline]
     pub(crate) fn try_acquire(&self) -> Result<Ticket, Duration> {
-        let word = self.word.load(Ordering::Acquire);
+        let word = self.core.word.load(Ordering::Acquire);
         if word & 3 == CLOSED {
             return Ok(Ticket { word });
         }
@@ -206,7 +248,7 @@ impl CircuitBreaker {
 
     #[cold]
     fn try_acquire_slow(&self, word: u64) -> Result<Ticket, Duration> {
-        let mode = self.mode.load(Ordering::Acquire);
+        let mode = self.core.mode.load(Ordering::Acquire);
         let metrics_only = mode == METRICS_ONLY;
         if word & 3 == OVERRIDDEN {
             // An override holds until a reset, so no lock: a disabled
@@ -218,7 +260,7 @@ impl CircuitBreaker {
             }
         }
         if word & 3 == OPEN {
-            let until = self.open_until.load(Ordering::Acquire);
+            let until = self.core.open_until.load(Ordering::Acquire);
             let now = self.now();
             if now < until {
                 return if metrics_only {
@@ -229,11 +271,11 @@ impl CircuitBreaker {
             }
         }
         let mut probes = self.lock();
-        let mut word = self.word.load(Ordering::Acquire);
+        let mut word = self.core.word.load(Ordering::Acquire);
         match word & 3 {
             CLOSED => return Ok(Ticket { word }),
             OPEN => {
-                let until = self.open_until.load(Ordering::Acquire);
+                let until = self.core.open_until.load(Ordering::Acquire);
                 let now = self.now();
                 if now < until {
                     return if metrics_only {
@@ -246,7 +288,7 @@ impl CircuitBreaker {
                 word = self.transition(word, HALF_OPEN);
             }
             OVERRIDDEN => {
-                return match self.mode.load(Ordering::Acquire) {
+                return match self.core.mode.load(Ordering::Acquire) {
                     DISABLED => Ok(PASS),
                     // No time is known when an operator will reset it; the
                     // recovery timeout is the hint a caller gets.
@@ -258,7 +300,7 @@ impl CircuitBreaker {
         if probes.in_flight < self.config.half_open_max_calls {
             probes.in_flight += 1;
             Ok(Ticket { word })
-        } else if self.mode.load(Ordering::Acquire) == METRICS_ONLY {
+        } else if self.core.mode.load(Ordering::Acquire) == METRICS_ONLY {
             Ok(PASS)
         } else {
             Err(PROBE_BUSY_RETRY)
@@ -269,7 +311,7 @@ impl CircuitBreaker {
     /// admitted before it count for nothing (the epoch moves on).
     pub(crate) fn set_override(&self, state: BreakerState) {
         let mut probes = self.lock();
-        let word = self.word.load(Ordering::Acquire);
+        let word = self.core.word.load(Ordering::Acquire);
         match state {
             BreakerState::ForcedOpen | BreakerState::Disabled => {
                 let mode = if state == BreakerState::Disabled {
@@ -277,12 +319,12 @@ impl CircuitBreaker {
                 } else {
                     FORCED_OPEN
                 };
-                self.mode.store(mode, Ordering::Release);
+                self.core.mode.store(mode, Ordering::Release);
                 *probes = Probes::default();
                 self.transition(word, OVERRIDDEN);
             }
             BreakerState::MetricsOnly => {
-                self.mode.store(METRICS_ONLY, Ordering::Release);
+                self.core.mode.store(METRICS_ONLY, Ordering::Release);
                 // From an override it starts computing afresh, closed; from
                 // normal operation it goes on where it is.
                 if word & 3 == OVERRIDDEN {
@@ -301,11 +343,11 @@ impl CircuitBreaker {
     pub(crate) fn reset(&self) {
         let mut probes = self.lock();
         *probes = Probes::default();
-        self.reset_locked(self.word.load(Ordering::Acquire));
+        self.reset_locked(self.core.word.load(Ordering::Acquire));
     }
 
     fn reset_locked(&self, word: u64) {
-        self.mode.store(NORMAL, Ordering::Release);
+        self.core.mode.store(NORMAL, Ordering::Release);
         self.transition(word, CLOSED);
     }
 
@@ -316,24 +358,24 @@ impl CircuitBreaker {
             // A failed probe reopens for longer; opening from closed starts
             // again from the base.
             let reopens = if word & 3 == HALF_OPEN {
-                self.reopens.load(Ordering::Relaxed).saturating_add(1)
+                self.core.reopens.load(Ordering::Relaxed).saturating_add(1)
             } else {
                 0
             };
-            self.reopens.store(reopens, Ordering::Relaxed);
+            self.core.reopens.store(reopens, Ordering::Relaxed);
             let until = self
                 .now()
                 .saturating_add(self.open_time(reopens).as_nanos() as u64);
-            self.open_until.store(until, Ordering::Release);
+            self.core.open_until.store(until, Ordering::Release);
         }
         if state == CLOSED {
-            self.reopens.store(0, Ordering::Relaxed);
-            self.consecutive_failures.store(0, Ordering::Relaxed);
-            if let Some(w) = &self.window {
+            self.core.reopens.store(0, Ordering::Relaxed);
+            self.core.consecutive_failures.store(0, Ordering::Relaxed);
+            if let Some(w) = &self.core.window {
                 w.reset();
             }
         }
-        self.word.store(next, Ordering::Release);
+        self.core.word.store(next, Ordering::Release);
         next
     }
 
@@ -380,13 +422,13 @@ impl CircuitBreaker {
         if ticket.is_probe() {
             return self.on_probe_result(ticket, true);
         }
-        if self.word.load(Ordering::Relaxed) != ticket.word {
+        if self.core.word.load(Ordering::Relaxed) != ticket.word {
             return;
         }
-        if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
-            self.consecutive_failures.store(0, Ordering::Relaxed);
+        if self.core.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            self.core.consecutive_failures.store(0, Ordering::Relaxed);
         }
-        if self.window.is_some() && self.record_trips(false, slow) {
+        if self.core.window.is_some() && self.record_trips(false, slow) {
             self.open_from(ticket);
         }
     }
@@ -395,11 +437,15 @@ impl CircuitBreaker {
         if ticket.is_probe() {
             return self.on_probe_result(ticket, false);
         }
-        if self.word.load(Ordering::Relaxed) != ticket.word {
+        if self.core.word.load(Ordering::Relaxed) != ticket.word {
             return;
         }
-        let consecutive = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        let rate_tripped = self.window.is_some() && self.record_trips(true, slow);
+        let consecutive = self
+            .core
+            .consecutive_failures
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        let rate_tripped = self.core.window.is_some() && self.record_trips(true, slow);
         if consecutive >= self.config.failure_threshold || rate_tripped {
             self.open_from(ticket);
         }
@@ -407,10 +453,10 @@ impl CircuitBreaker {
 
     /// Records an outcome in the window; true when a rate trigger trips.
     fn record_trips(&self, failed: bool, slow: bool) -> bool {
-        let Some(w) = &self.window else {
+        let Some(w) = &self.core.window else {
             return false;
         };
-        let (failures, slows, calls) = w.record(failed, slow, &self.clock);
+        let (failures, slows, calls) = w.record(failed, slow, &self.core.clock);
         let reached = |rate: f64, count: u64, minimum: u32| {
             calls >= u64::from(minimum) && count as f64 >= rate * calls as f64
         };
@@ -425,7 +471,7 @@ impl CircuitBreaker {
 
     fn open_from(&self, ticket: Ticket) {
         let _probes = self.lock();
-        if self.word.load(Ordering::Acquire) == ticket.word {
+        if self.core.word.load(Ordering::Acquire) == ticket.word {
             self.transition(ticket.word, OPEN);
         }
     }
@@ -435,7 +481,7 @@ impl CircuitBreaker {
     pub(crate) fn on_ignored(&self, ticket: Ticket) {
         if ticket.is_probe() {
             let mut probes = self.lock();
-            if self.word.load(Ordering::Acquire) == ticket.word {
+            if self.core.word.load(Ordering::Acquire) == ticket.word {
                 probes.in_flight -= 1;
             }
         }
@@ -443,7 +489,7 @@ impl CircuitBreaker {
 
     fn on_probe_result(&self, ticket: Ticket, success: bool) {
         let mut probes = self.lock();
-        if self.word.load(Ordering::Acquire) != ticket.word {
+        if self.core.word.load(Ordering::Acquire) != ticket.word {
             return;
         }
         probes.in_flight -= 1;
@@ -460,35 +506,35 @@ impl CircuitBreaker {
     /// The state now. An open breaker whose recovery time has passed reports
     /// half-open, as the next call will find it. An override reports itself.
     pub(crate) fn state(&self) -> BreakerState {
-        match self.mode.load(Ordering::Acquire) {
+        match self.core.mode.load(Ordering::Acquire) {
             FORCED_OPEN => return BreakerState::ForcedOpen,
             DISABLED => return BreakerState::Disabled,
             METRICS_ONLY => return BreakerState::MetricsOnly,
             _ => {}
         }
-        match self.word.load(Ordering::Acquire) & 3 {
+        match self.core.word.load(Ordering::Acquire) & 3 {
             CLOSED => BreakerState::Closed,
-            OPEN if self.now() < self.open_until.load(Ordering::Acquire) => BreakerState::Open,
+            OPEN if self.now() < self.core.open_until.load(Ordering::Acquire) => BreakerState::Open,
             _ => BreakerState::HalfOpen,
         }
     }
 
     pub(crate) fn failure_count(&self) -> u32 {
-        self.consecutive_failures.load(Ordering::Relaxed)
+        self.core.consecutive_failures.load(Ordering::Relaxed)
     }
 
     /// The failure rate over the window, once it holds `minimum_calls` calls.
     pub(crate) fn failure_rate(&self) -> Option<f64> {
-        let (w, rate) = (self.window.as_ref()?, self.config.failure_rate?);
-        let (failures, _, calls) = w.counts(&self.clock);
+        let (w, rate) = (self.core.window.as_ref()?, self.config.failure_rate?);
+        let (failures, _, calls) = w.counts(&self.core.clock);
         (calls >= rate.minimum_calls as u64 && calls > 0).then(|| failures as f64 / calls as f64)
     }
 
     /// The share of slow calls over the window, once it holds
     /// `minimum_calls` calls.
     pub(crate) fn slow_call_rate(&self) -> Option<f64> {
-        let (w, slow) = (self.window.as_ref()?, self.config.slow_calls?);
-        let (_, slows, calls) = w.counts(&self.clock);
+        let (w, slow) = (self.core.window.as_ref()?, self.config.slow_calls?);
+        let (_, slows, calls) = w.counts(&self.core.clock);
         (calls >= slow.minimum_calls as u64 && calls > 0).then(|| slows as f64 / calls as f64)
     }
 }

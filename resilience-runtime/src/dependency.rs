@@ -1,30 +1,48 @@
 //! One dependency's live state: its policies and its counters.
 
 use crate::bulkhead::Bulkhead;
-use crate::chaos::Faults;
+use crate::chaos::{Faults, Injected};
 use crate::circuit_breaker::CircuitBreaker;
 use crate::config::DependencyConfig;
 use crate::fallback::FallbackStats;
+use crate::live::Live;
 use crate::rate_limiter::{RateLimiter, Shared};
-use crate::retry::Retry;
+use crate::retry::{Retry, RetryStats};
 use crate::stats::Stats;
 use std::ops::Deref;
 use std::sync::Arc;
 
+/// One dependency: what lasts for the runtime's life (its counters, its
+/// bulkhead, which a reload resizes in place) and its policies, which a
+/// reload replaces as a whole (see [`Policies`]).
 pub(crate) struct Dependency {
-    pub config: DependencyConfig,
+    pub name: String,
     pub operations: Vec<&'static str>,
     /// Operations of callers that are not annotated sites (a tower layer),
     /// added on their first call.
     pub later_operations: std::sync::Mutex<Vec<&'static str>>,
     pub bulkhead: Bulkhead,
+    /// Set when some site declares a fallback.
+    pub fallback: Option<FallbackStats>,
+    pub stats: Stats,
+    pub flags: SiteFlags,
+    /// The retry counters, kept across reloads that drop and restore retries.
+    retry_stats: Arc<RetryStats>,
+    /// A test's pending injections, kept across reloads.
+    injected: Arc<Injected>,
+    policies: Live<Policies>,
+}
+
+/// A dependency's settings and the policies built from them. A call reads
+/// them once, at its start, and keeps that generation to its end, so a
+/// reload never changes the rules under a call in flight. Policies whose
+/// state matters share it with their successor (see each `retuned`).
+pub(crate) struct Policies {
+    pub config: DependencyConfig,
     pub breaker: Option<CircuitBreaker>,
     pub rate_limiter: Option<RateLimiter>,
     /// Set when retries are configured and some site is `idempotent`.
     pub retry: Option<Retry>,
-    /// Set when some site declares a fallback.
-    pub fallback: Option<FallbackStats>,
-    pub stats: Stats,
     /// Chaos and a test's injected faults; `None` when neither can apply.
     pub faults: Option<Box<Faults>>,
 }
@@ -36,6 +54,13 @@ pub(crate) struct SiteFlags {
     pub fallback: bool,
 }
 
+/// What a reload did to one dependency's live state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Retuned {
+    /// The breaker started afresh, closed: its window changed shape.
+    pub breaker_restarted: bool,
+}
+
 impl Dependency {
     pub(crate) fn new(
         config: DependencyConfig,
@@ -43,20 +68,81 @@ impl Dependency {
         flags: SiteFlags,
         shared: &Shared,
     ) -> Self {
-        Dependency {
-            bulkhead: Bulkhead::new(&config.name, config.bulkhead),
+        let retry_stats = Arc::new(RetryStats::default());
+        let injected = Arc::new(Injected::default());
+        let policies = Policies {
             breaker: config.circuit_breaker.map(CircuitBreaker::new),
             rate_limiter: config
                 .rate_limit
                 .map(|r| RateLimiter::new(r, &config.name, shared)),
-            retry: config.retry.filter(|_| flags.idempotent).map(Retry::new),
+            retry: config
+                .retry
+                .filter(|_| flags.idempotent)
+                .map(|r| Retry::new(r, Arc::clone(&retry_stats))),
+            faults: Faults::new(config.chaos, &injected),
+            config,
+        };
+        Dependency {
+            name: policies.config.name.clone(),
+            bulkhead: Bulkhead::new(&policies.config.name, policies.config.bulkhead),
             fallback: flags.fallback.then(FallbackStats::default),
             stats: Stats::default(),
-            faults: Faults::new(config.chaos),
             later_operations: Default::default(),
             operations,
-            config,
+            flags,
+            retry_stats,
+            injected,
+            policies: Live::new(policies),
         }
+    }
+
+    /// A test's pending injections (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn injected(&self) -> &Injected {
+        &self.injected
+    }
+
+    /// The policies in force. One atomic load; a call takes them once.
+    #[inline]
+    pub(crate) fn policies(&self) -> &Policies {
+        self.policies.get()
+    }
+
+    /// Puts `config` in force for every call that starts from now on. The
+    /// caller has checked that the bulkhead's type is unchanged; counters,
+    /// in-flight calls, the breaker's state (when its window keeps its shape)
+    /// and the rate limiter's turns carry over.
+    pub(crate) fn retune(&self, config: DependencyConfig, shared: &Shared) -> Retuned {
+        let old = self.policies();
+        let mut retuned = Retuned::default();
+        let breaker = config.circuit_breaker.map(|c| match &old.breaker {
+            Some(b) => {
+                let (b, kept) = b.retuned(c);
+                retuned.breaker_restarted = !kept;
+                b
+            }
+            None => CircuitBreaker::new(c),
+        });
+        let rate_limiter = config.rate_limit.map(|r| match &old.rate_limiter {
+            Some(l) => l.retuned(r, &config.name, shared),
+            None => RateLimiter::new(r, &config.name, shared),
+        });
+        let retry = config
+            .retry
+            .filter(|_| self.flags.idempotent)
+            .map(|r| match &old.retry {
+                Some(retry) => retry.retuned(r),
+                None => Retry::new(r, Arc::clone(&self.retry_stats)),
+            });
+        self.bulkhead.resize(config.bulkhead);
+        self.policies.replace(Policies {
+            breaker,
+            rate_limiter,
+            retry,
+            faults: Faults::new(config.chaos, &self.injected),
+            config,
+        });
+        retuned
     }
 }
 

@@ -118,10 +118,12 @@ mod dependency;
 mod error;
 mod fallback;
 mod kind;
+mod live;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod paused;
 mod rate_limiter;
+mod reload;
 mod retry;
 mod runtime;
 mod site;
@@ -303,6 +305,7 @@ pub use resilience_macros::message_queue_call;
 pub use resilience_macros::file_system_call;
 
 pub use rate_limiter::{RateLimitConfig, RateLimitScope};
+pub use reload::{KeyChange, ReloadReport};
 /// Protects a call of any kind, named with `kind = "..."`: one of `database`,
 /// `external_api`, `cache`, `message_queue`, `file_system`, `cpu_intensive`,
 /// `memory_intensive`.
@@ -378,6 +381,19 @@ pub fn init_from_files<P: AsRef<Path>>(paths: &[P]) -> Result<&'static Runtime, 
 /// [`Runtime::from_yaml_layers`].
 pub fn init_from_yaml_layers(layers: &[&str]) -> Result<&'static Runtime, ConfigError> {
     runtime::install(|| Runtime::from_yaml_layers(layers))
+}
+
+/// Reloads the global runtime from the file at `path`, keeping its live
+/// state; see [`Runtime::reload_from_yaml_str`] for what changes and what
+/// stays. An error, including [`ConfigError::NotInitialised`] before
+/// [`init_from_file`], changes nothing.
+pub fn reload_from_file(path: impl AsRef<Path>) -> Result<ReloadReport, ConfigError> {
+    runtime::installed()?.reload_from_file(path)
+}
+
+/// Like [`reload_from_file`], from YAML text.
+pub fn reload_from_yaml_str(yaml: &str) -> Result<ReloadReport, ConfigError> {
+    runtime::installed()?.reload_from_yaml_str(yaml)
 }
 
 /// Spawns `future` on tokio in the runtime in force here (the scoped one,

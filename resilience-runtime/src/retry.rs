@@ -8,7 +8,7 @@
 use crate::clock::Clock;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How the wait before a retry grows with each retry.
@@ -166,17 +166,41 @@ pub(crate) struct RetryStats {
 }
 
 /// A dependency's live retry policy.
+///
+/// Its counters and budget outlive a reload: the policy a reload puts in its
+/// place shares them (the budget only while its settings are unchanged).
 pub(crate) struct Retry {
     pub config: RetryConfig,
-    pub stats: RetryStats,
-    pub budget: Budget,
+    pub stats: Arc<RetryStats>,
+    pub budget: Arc<Budget>,
 }
 
 impl Retry {
-    pub(crate) fn new(config: RetryConfig) -> Self {
+    pub(crate) fn new(config: RetryConfig, stats: Arc<RetryStats>) -> Self {
         Retry {
-            budget: Budget::new(config.budget_ratio, config.budget_min_per_second),
-            stats: RetryStats::default(),
+            budget: Arc::new(Budget::new(
+                config.budget_ratio,
+                config.budget_min_per_second,
+            )),
+            stats,
+            config,
+        }
+    }
+
+    /// The policy a reload puts in this one's place.
+    pub(crate) fn retuned(&self, config: RetryConfig) -> Self {
+        let same_budget = (config.budget_ratio, config.budget_min_per_second)
+            == (self.config.budget_ratio, self.config.budget_min_per_second);
+        Retry {
+            budget: if same_budget {
+                Arc::clone(&self.budget)
+            } else {
+                Arc::new(Budget::new(
+                    config.budget_ratio,
+                    config.budget_min_per_second,
+                ))
+            },
+            stats: Arc::clone(&self.stats),
             config,
         }
     }

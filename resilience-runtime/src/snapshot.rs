@@ -32,6 +32,11 @@ pub struct HealthSnapshot {
     pub status: OverallStatus,
     /// When the snapshot was taken, RFC 3339 in UTC.
     pub timestamp: String,
+    /// 1 at start, one more per successful reload.
+    pub config_version: u64,
+    /// When the latest successful reload happened, RFC 3339 in UTC; `None`
+    /// (`null`) before any.
+    pub reloaded_at: Option<String>,
     /// Every dependency, by name.
     pub dependencies: BTreeMap<String, DependencyHealth>,
 }
@@ -318,10 +323,11 @@ impl Serialize for BreakerState {
 impl HealthSnapshot {
     pub(crate) fn of<'a>(
         source: ConfigSource,
+        (config_version, reloaded_at): (u64, Option<SystemTime>),
         deps: impl Iterator<Item = &'a Dependency>,
     ) -> HealthSnapshot {
         let dependencies: BTreeMap<String, DependencyHealth> = deps
-            .map(|d| (d.config.name.clone(), DependencyHealth::of(d)))
+            .map(|d| (d.name.clone(), DependencyHealth::of(d)))
             .collect();
         let status = dependencies
             .values()
@@ -337,6 +343,8 @@ impl HealthSnapshot {
             source,
             status,
             timestamp: rfc3339(SystemTime::now()),
+            config_version,
+            reloaded_at: reloaded_at.map(rfc3339),
             dependencies,
         }
     }
@@ -344,6 +352,7 @@ impl HealthSnapshot {
 
 impl DependencyHealth {
     fn of(dep: &Dependency) -> DependencyHealth {
+        let p = dep.policies();
         let counts = dep.stats.read();
         let (load, capacity, mut bulkhead) = match &dep.bulkhead {
             Bulkhead::Semaphore(s) => (
@@ -380,7 +389,7 @@ impl DependencyHealth {
         bulkhead.rate_limited_requests = counts.rate_limited;
         bulkhead.success_rate = counts.success_rate();
 
-        let circuit_breaker = dep.breaker.as_ref().map(|b| BreakerHealth {
+        let circuit_breaker = p.breaker.as_ref().map(|b| BreakerHealth {
             state: b.state(),
             failure_count: b.failure_count(),
             failure_threshold: b.config().failure_threshold,
@@ -402,7 +411,7 @@ impl DependencyHealth {
         } else {
             DependencyStatus::Healthy
         };
-        let retry = dep.retry.as_ref().map(|r| RetryHealth {
+        let retry = p.retry.as_ref().map(|r| RetryHealth {
             max_attempts: r.config.max_retries + 1,
             successful_without_retry: counts.successful_first_try,
             successful_with_retry: get(&r.stats.successful_with_retry),
@@ -418,17 +427,17 @@ impl DependencyHealth {
             failed: get(&f.failed),
         });
         DependencyHealth {
-            kind: dep.config.kind,
-            critical: dep.config.critical,
+            kind: p.config.kind,
+            critical: p.config.critical,
             status,
             operations: dep.all_operations(),
-            timeout_seconds: dep.config.call_timeout.map(|t| t.as_secs_f64()),
+            timeout_seconds: p.config.call_timeout.map(|t| t.as_secs_f64()),
             bulkhead,
             circuit_breaker,
             retry,
             fallback,
-            rate_limiter: dep.rate_limiter.as_ref().map(rate_limiter_health),
-            chaos: dep
+            rate_limiter: p.rate_limiter.as_ref().map(rate_limiter_health),
+            chaos: p
                 .faults
                 .as_ref()
                 .and_then(|f| f.chaos())

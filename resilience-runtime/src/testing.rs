@@ -63,7 +63,7 @@ pub struct FaultInjector {
 impl std::fmt::Debug for FaultInjector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FaultInjector")
-            .field("dependency", &self.dep.config.name)
+            .field("dependency", &self.dep.name)
             .finish()
     }
 }
@@ -74,12 +74,7 @@ impl FaultInjector {
     }
 
     fn injected(&self) -> &crate::chaos::Injected {
-        &self
-            .dep
-            .faults
-            .as_ref()
-            .expect("with the testing feature every dependency can take faults")
-            .injected
+        self.dep.injected()
     }
 
     /// The next `n` calls fail with `InjectedFault` without running.

@@ -202,8 +202,9 @@ where
         // wraps the future, not the `call`).
         Box::pin(async move {
             let dep = lookup(site, &noted, &first)?;
-            let timeout = dep.config.call_timeout;
-            match attempt(&dep, site, body, timeout, Outcome::Success, AllErrors).await {
+            let p = dep.policies();
+            let timeout = p.config.call_timeout;
+            match attempt(&dep, p, site, body, timeout, Outcome::Success, AllErrors).await {
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) => Err(error.into()),
                 Err(refused) => Err(Box::new(refused) as BoxError),

@@ -29,6 +29,28 @@ impl Bulkhead {
         }
     }
 
+    /// A reload's new sizes, in place. The caller has refused a change of
+    /// type, which would strand the calls in flight.
+    pub(crate) fn resize(&self, config: BulkheadConfig) {
+        match (self, config) {
+            (
+                Bulkhead::Semaphore(s),
+                BulkheadConfig::Semaphore {
+                    max_concurrent,
+                    max_wait,
+                },
+            ) => s.resize(max_concurrent, max_wait),
+            (
+                Bulkhead::ThreadPool(p),
+                BulkheadConfig::ThreadPool {
+                    max_workers,
+                    queue_capacity,
+                },
+            ) => p.resize(max_workers, queue_capacity),
+            _ => unreachable!("a reload that changes a bulkhead's type is refused"),
+        }
+    }
+
     /// The figure a `Rejected` error reports.
     pub(crate) fn capacity(&self) -> u32 {
         match self {

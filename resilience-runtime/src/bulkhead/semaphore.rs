@@ -2,7 +2,7 @@
 //! operation each, with no lock and no allocation. Waiting callers park on a
 //! `Notify`, which release touches only when someone is waiting.
 
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::{deadline, Notify};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
@@ -25,8 +25,10 @@ impl<T> std::ops::Deref for Padded<T> {
 
 pub(crate) struct Semaphore {
     state: Padded<AtomicU64>,
-    max: u32,
-    max_wait: Duration,
+    /// Slots; a reload may change it (see [`Semaphore::resize`]).
+    max: AtomicU32,
+    /// The longest wait for a slot, in nanoseconds; a reload may change it.
+    max_wait: AtomicU64,
     notify: Notify,
 }
 
@@ -34,14 +36,30 @@ impl Semaphore {
     pub(crate) fn new(max: u32, max_wait: Duration) -> Self {
         Semaphore {
             state: Padded(AtomicU64::new(0)),
-            max,
-            max_wait,
+            max: AtomicU32::new(max),
+            max_wait: AtomicU64::new(nanos(max_wait)),
             notify: Notify::new(),
         }
     }
 
     pub(crate) fn capacity(&self) -> u32 {
-        self.max
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// New limits for calls that come from now on. Shrinking cuts no call
+    /// short: the calls in flight keep their slots, and nobody new gets one
+    /// until they fall under the new limit. Growing wakes waiters for the
+    /// new slots.
+    pub(crate) fn resize(&self, max: u32, max_wait: Duration) {
+        self.max_wait.store(nanos(max_wait), Ordering::Relaxed);
+        let before = self.max.swap(max, Ordering::AcqRel);
+        for _ in before..max.min(before.saturating_add(self.waiting())) {
+            self.notify.notify_one();
+        }
+    }
+
+    fn waiting(&self) -> u32 {
+        (self.state.load(Ordering::Relaxed) >> 32) as u32
     }
 
     pub(crate) fn in_flight(&self) -> u32 {
@@ -53,8 +71,9 @@ impl Semaphore {
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
         let mut current = self.state.load(Ordering::Relaxed);
+        let max = self.max.load(Ordering::Relaxed);
         loop {
-            if current as u32 >= self.max {
+            if current as u32 >= max {
                 return false;
             }
             match self.state.compare_exchange_weak(
@@ -76,16 +95,17 @@ impl Semaphore {
         if self.try_acquire() {
             return true;
         }
-        if self.max_wait.is_zero() {
+        let max_wait = self.max_wait.load(Ordering::Relaxed);
+        if max_wait == 0 {
             return false;
         }
-        self.acquire_slow().await
+        self.acquire_slow(Duration::from_nanos(max_wait)).await
     }
 
-    async fn acquire_slow(&self) -> bool {
+    async fn acquire_slow(&self, max_wait: Duration) -> bool {
         self.state.fetch_add(WAITER, Ordering::Relaxed);
         let _registered = WaiterGuard(&self.state);
-        let mut deadline = pin!(deadline(self.max_wait));
+        let mut deadline = pin!(deadline(max_wait));
         loop {
             // Register for a wake-up before looking, so a release between the
             // look and the wait is not missed.
@@ -117,6 +137,10 @@ impl Semaphore {
             self.notify.notify_one();
         }
     }
+}
+
+fn nanos(d: Duration) -> u64 {
+    d.as_nanos().min(u128::from(u64::MAX)) as u64
 }
 
 struct WaiterGuard<'a>(&'a AtomicU64);

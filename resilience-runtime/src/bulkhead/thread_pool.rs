@@ -18,7 +18,6 @@ pub(crate) struct ThreadPool {
     start: Mutex<()>,
     spawn: Spawn,
     name: String,
-    workers: u32,
 }
 
 struct Shared {
@@ -27,8 +26,16 @@ struct Shared {
     /// Jobs admitted and not yet finished: running plus queued.
     occupied: AtomicU32,
     running: AtomicU32,
-    limit: u32,
+    /// Workers plus queue places: admitted jobs at most.
+    limit: AtomicU32,
     shutdown: AtomicBool,
+    /// The workers the pool should have; a reload may change it.
+    target: AtomicU32,
+    /// Worker threads running their loop; above `target`, one exits after
+    /// its current job.
+    alive: AtomicU32,
+    /// Names the next worker thread.
+    started_workers: AtomicU32,
 }
 
 impl ThreadPool {
@@ -44,14 +51,16 @@ impl ThreadPool {
                 occupied: AtomicU32::new(0),
                 running: AtomicU32::new(0),
                 // Bounded by the config (1024 + 1,000,000); saturating all the same.
-                limit: max_workers.saturating_add(queue_capacity),
+                limit: AtomicU32::new(max_workers.saturating_add(queue_capacity)),
                 shutdown: AtomicBool::new(false),
+                target: AtomicU32::new(max_workers),
+                alive: AtomicU32::new(0),
+                started_workers: AtomicU32::new(0),
             }),
             started: AtomicBool::new(false),
             start: Mutex::new(()),
             spawn,
             name: name.to_owned(),
-            workers: max_workers,
         }
     }
 
@@ -63,7 +72,7 @@ impl ThreadPool {
             .shared
             .occupied
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
-                (n < self.shared.limit).then_some(n + 1)
+                (n < self.shared.limit.load(Ordering::Relaxed)).then_some(n + 1)
             })
             .is_ok();
         if !admitted {
@@ -84,11 +93,48 @@ impl ThreadPool {
     }
 
     pub(crate) fn workers(&self) -> u32 {
-        self.workers
+        self.shared.target.load(Ordering::Relaxed)
     }
 
     pub(crate) fn queue_capacity(&self) -> u32 {
-        self.shared.limit - self.workers
+        self.shared.limit.load(Ordering::Relaxed) - self.workers()
+    }
+
+    /// New sizes for jobs admitted from now on. The pool grows by starting
+    /// workers (if it has started at all) and shrinks by letting surplus
+    /// workers exit after their current job; no job is cut short, and jobs
+    /// already queued beyond a smaller queue still run.
+    pub(crate) fn resize(&self, max_workers: u32, queue_capacity: u32) {
+        let _starting = self.start.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared.target.store(max_workers, Ordering::Release);
+        self.shared.limit.store(
+            max_workers.saturating_add(queue_capacity),
+            Ordering::Release,
+        );
+        if self.started.load(Ordering::Acquire) {
+            let alive = self.shared.alive.load(Ordering::Acquire);
+            for _ in alive..max_workers {
+                if !self.start_worker() {
+                    break;
+                }
+            }
+        }
+        // Idle workers wake to see whether they are surplus.
+        let _queue = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared.work.notify_all();
+    }
+
+    /// Starts one worker; false when the OS refused.
+    fn start_worker(&self) -> bool {
+        let shared = Arc::clone(&self.shared);
+        let i = self.shared.started_workers.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{}-{i}", self.name);
+        self.shared.alive.fetch_add(1, Ordering::AcqRel);
+        if (self.spawn)(name, Box::new(move || shared.work_loop())).is_err() {
+            self.shared.alive.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
 
     /// Starts the workers; false when the OS refused even the first. When it
@@ -100,10 +146,8 @@ impl ThreadPool {
         if self.started.load(Ordering::Acquire) {
             return true;
         }
-        for i in 0..self.workers {
-            let shared = Arc::clone(&self.shared);
-            let name = format!("{}-{i}", self.name);
-            if (self.spawn)(name, Box::new(move || shared.work_loop())).is_err() {
+        for i in 0..self.workers() {
+            if !self.start_worker() {
                 if i == 0 {
                     return false;
                 }
@@ -126,11 +170,24 @@ impl ThreadPool {
 }
 
 impl Shared {
+    /// True, and counted gone, when this worker is one too many.
+    fn surplus_leaves(&self) -> bool {
+        let target = self.target.load(Ordering::Acquire);
+        self.alive
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |alive| {
+                (alive > target).then(|| alive - 1)
+            })
+            .is_ok()
+    }
+
     fn work_loop(&self) {
         loop {
             let job = {
                 let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
                 loop {
+                    if self.surplus_leaves() {
+                        return;
+                    }
                     if let Some(job) = queue.pop_front() {
                         break job;
                     }

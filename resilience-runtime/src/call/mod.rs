@@ -9,7 +9,7 @@ pub(crate) mod recovery;
 use crate::__private::CarriesResilienceError;
 use crate::bulkhead::{Bulkhead, Semaphore};
 use crate::circuit_breaker::Ticket;
-use crate::dependency::{DepRef, Dependency};
+use crate::dependency::{DepRef, Dependency, Policies};
 use crate::rate_limiter::{NotYet, RateLimiter, Reservation};
 use crate::site::CallSite;
 use crate::stats::Outcome;
@@ -86,15 +86,16 @@ pub fn record_if<R: recovery::ResultParts>(record_if: fn(&R::Err) -> bool) -> Re
 /// steps itself: a nested one costs a site about 30 instructions a call
 /// (measured with callgrind).
 macro_rules! attempt_steps {
-    ($dep:expr, $site:expr, $body:expr, $timeout:expr, $success:expr, $record:expr,
+    ($dep:expr, $policies:expr, $site:expr, $body:expr, $timeout:expr, $success:expr, $record:expr,
      first_of_retried: $first:expr,
      |$refused:ident| $on_refused:expr, |$result:ident| $on_done:expr) => {{
-        let mut guard = match $crate::call::Guard::new($dep, $site) {
+        let policies: &$crate::dependency::Policies = $policies;
+        let mut guard = match $crate::call::Guard::new($dep, policies, $site) {
             Ok(guard) => guard,
             Err($refused) => $on_refused,
         };
         guard.first_of_retried = $first;
-        if let Some(limiter) = &$dep.rate_limiter {
+        if let Some(limiter) = &policies.rate_limiter {
             // A turn that is due now is decided without an await.
             if let Some(turn) = $crate::call::turn_unless_now(limiter) {
                 match $crate::call::take_turn(limiter, &mut guard, turn).await {
@@ -112,7 +113,7 @@ macro_rules! attempt_steps {
         }
         guard.hold(semaphore);
         let mut timeout = $timeout;
-        if let Some(faults) = &$dep.faults {
+        if let Some(faults) = &policies.faults {
             if let Some(injection) = faults.next() {
                 match $crate::call::inject(injection, &mut guard, timeout).await {
                     Ok(left) => timeout = left,
@@ -149,11 +150,13 @@ where
     let Some(dep) = runtime::dependency(site) else {
         return Err(defaults::refusal(site).into());
     };
+    let p = dep.policies();
     attempt_steps!(
         &*dep,
+        p,
         site,
         body,
-        dep.config.call_timeout,
+        p.config.call_timeout,
         Outcome::Success,
         record,
         first_of_retried: false,
@@ -175,8 +178,9 @@ where
     let Some(dep) = runtime::dependency(site) else {
         return Err(defaults::refusal(site).into());
     };
-    let timeout = dep.config.call_timeout;
-    flatten(attempt_blocking(&dep, site, body, timeout, Outcome::Success, record).await)
+    let p = dep.policies();
+    let timeout = p.config.call_timeout;
+    flatten(attempt_blocking(&dep, p, site, body, timeout, Outcome::Success, record).await)
 }
 
 /// Runs an `on_pool` `async fn`'s body: on a thread-pool dependency it is
@@ -194,8 +198,9 @@ where
     let Some(dep) = runtime::dependency(site) else {
         return Err(defaults::refusal(site).into());
     };
-    let timeout = dep.config.call_timeout;
-    flatten(attempt_on_pool(&dep, site, body, timeout, Outcome::Success, record).await)
+    let p = dep.policies();
+    let timeout = p.config.call_timeout;
+    flatten(attempt_on_pool(&dep, p, site, body, timeout, Outcome::Success, record).await)
 }
 
 /// A policy's refusal becomes the function's own error type.
@@ -213,8 +218,10 @@ fn flatten<T, E: From<ResilienceError>>(
 /// timeout, counted once. `Err` is a policy's refusal or cut-off; `Ok` holds
 /// what the body returned. `success` is the counter a success lands in.
 #[allow(clippy::needless_return)] // `return` leaves the macro's steps early
+#[allow(clippy::too_many_arguments)] // each is one step's input
 pub(crate) async fn attempt<F, T, E, R>(
     dep: &Dependency,
+    p: &Policies,
     site: &'static CallSite,
     body: F,
     timeout: Option<Duration>,
@@ -227,6 +234,7 @@ where
 {
     attempt_steps!(
         dep,
+        p,
         site,
         body,
         timeout,
@@ -239,8 +247,10 @@ where
 }
 
 /// One attempt of a blocking body on a worker thread; see [`attempt`].
+#[allow(clippy::too_many_arguments)] // each is one step's input
 pub(crate) async fn attempt_blocking<F, T, E, R>(
     dep: &DepRef,
+    p: &Policies,
     site: &'static CallSite,
     body: F,
     timeout: Option<Duration>,
@@ -253,8 +263,8 @@ where
     E: Send + 'static,
     R: Record<E>,
 {
-    let mut guard = Guard::new(dep, site)?;
-    if let Some(limiter) = &dep.rate_limiter {
+    let mut guard = Guard::new(dep, p, site)?;
+    if let Some(limiter) = &p.rate_limiter {
         if let Some(turn) = turn_unless_now(limiter) {
             take_turn(limiter, &mut guard, turn).await?;
         }
@@ -264,7 +274,7 @@ where
     // no worker, and an injected delay is waited out by the caller, inside
     // the timeout, not on a worker (a real sleep there would not follow a
     // paused clock).
-    if let Some(injection) = dep.faults.as_ref().and_then(|f| f.next()) {
+    if let Some(injection) = p.faults.as_ref().and_then(|f| f.next()) {
         timeout = inject(injection, &mut guard, timeout).await?;
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -425,8 +435,10 @@ fn spawn_blocking_job(job: Box<dyn FnOnce() + Send>, permit: OwnedPermit) {
 }
 
 /// One attempt of an `on_pool` body; see [`call_on_pool`].
+#[allow(clippy::too_many_arguments)] // each is one step's input
 pub(crate) async fn attempt_on_pool<F, T, E, R>(
     dep: &DepRef,
+    p: &Policies,
     site: &'static CallSite,
     body: F,
     timeout: Option<Duration>,
@@ -441,9 +453,9 @@ where
 {
     if matches!(dep.bulkhead, Bulkhead::ThreadPool(_)) {
         let job = move || worker_runtime(|rt| rt.block_on(body));
-        attempt_blocking(dep, site, job, timeout, success, record).await
+        attempt_blocking(dep, p, site, job, timeout, success, record).await
     } else {
-        attempt(dep, site, body, timeout, success, record).await
+        attempt(dep, p, site, body, timeout, success, record).await
     }
 }
 
@@ -465,6 +477,8 @@ const NOT_TIMED: u64 = u64::MAX;
 
 pub(crate) struct Guard<'a> {
     dep: &'a Dependency,
+    /// The generation of policies the call started under, to its end.
+    p: &'a Policies,
     site: &'static CallSite,
     ticket: Option<Ticket>,
     permit: Option<&'a Semaphore>,
@@ -479,8 +493,12 @@ pub(crate) struct Guard<'a> {
 
 impl<'a> Guard<'a> {
     #[inline]
-    fn new(dep: &'a Dependency, site: &'static CallSite) -> Result<Self, ResilienceError> {
-        let ticket = match &dep.breaker {
+    fn new(
+        dep: &'a Dependency,
+        p: &'a Policies,
+        site: &'static CallSite,
+    ) -> Result<Self, ResilienceError> {
+        let ticket = match &p.breaker {
             None => None,
             Some(breaker) => match breaker.try_acquire() {
                 Ok(ticket) => Some(ticket),
@@ -496,6 +514,7 @@ impl<'a> Guard<'a> {
         };
         Ok(Guard {
             dep,
+            p,
             site,
             ticket,
             permit: None,
@@ -514,7 +533,7 @@ impl<'a> Guard<'a> {
     #[inline]
     fn admitted(&mut self) {
         self.dep.stats.admitted();
-        if let Some(breaker) = &self.dep.breaker {
+        if let Some(breaker) = &self.p.breaker {
             if breaker.times_calls() {
                 self.started = breaker.call_started();
             }
@@ -525,7 +544,7 @@ impl<'a> Guard<'a> {
     fn finish(&mut self, outcome: Outcome) {
         self.done = true;
         self.dep.stats.record(outcome);
-        if let (Some(breaker), Some(ticket)) = (&self.dep.breaker, self.ticket) {
+        if let (Some(breaker), Some(ticket)) = (&self.p.breaker, self.ticket) {
             let slow = || self.started != NOT_TIMED && breaker.is_slow(self.started);
             match outcome {
                 Outcome::Success | Outcome::SuccessFirstTry => breaker.on_success(ticket, slow()),
@@ -596,15 +615,25 @@ impl Drop for Guard<'_> {
     #[inline]
     fn drop(&mut self) {
         if !self.done {
-            self.finish(Outcome::Cancelled);
-            if self.first_of_retried {
-                if let Some(retry) = &self.dep.retry {
-                    crate::retry::bump(&retry.stats.failed_without_retry);
-                }
-            }
+            self.cancelled();
         }
         if let Some(semaphore) = self.permit {
             semaphore.release();
+        }
+    }
+}
+
+impl Guard<'_> {
+    /// The caller dropped the call before it ended. Out of line, so that
+    /// the drop every call runs stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn cancelled(&mut self) {
+        self.finish(Outcome::Cancelled);
+        if self.first_of_retried {
+            if let Some(retry) = &self.p.retry {
+                crate::retry::bump(&retry.stats.failed_without_retry);
+            }
         }
     }
 }

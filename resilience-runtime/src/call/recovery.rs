@@ -7,7 +7,7 @@
 use super::{attempt, attempt_blocking, attempt_on_pool, attempt_steps, flatten, Record};
 use crate::__private::CarriesResilienceError;
 use crate::clock;
-use crate::dependency::Dependency;
+use crate::dependency::{Dependency, Policies};
 use crate::fallback::FallbackStats;
 use crate::retry::{bump, Retry, RetryStats};
 use crate::site::CallSite;
@@ -110,12 +110,13 @@ where
             started: None,
         });
     };
-    let (success, timeout, started) = match &dep.retry {
-        None => (Outcome::Success, dep.config.call_timeout, None),
+    let p = dep.policies();
+    let (success, timeout, started) = match &p.retry {
+        None => (Outcome::Success, p.config.call_timeout, None),
         Some(retry) => match retry.config.max_elapsed {
-            None => (Outcome::SuccessFirstTry, dep.config.call_timeout, None),
+            None => (Outcome::SuccessFirstTry, p.config.call_timeout, None),
             Some(max) => {
-                let timeout = dep.config.call_timeout.map_or(max, |t| t.min(max));
+                let timeout = p.config.call_timeout.map_or(max, |t| t.min(max));
                 (
                     Outcome::SuccessFirstTry,
                     Some(timeout),
@@ -127,7 +128,7 @@ where
     // Its guard ends the logical call if the caller drops it mid-attempt;
     // after a failure, `call_retrying` takes the call over.
     let first = matches!(success, Outcome::SuccessFirstTry);
-    attempt_steps!(&*dep, site, body, timeout, success, record, first_of_retried: first,
+    attempt_steps!(&*dep, p, site, body, timeout, success, record, first_of_retried: first,
         |refused| return Err(FirstFailure { failure: Failure::Policy(refused), started }),
         |result| result.map_err(|error| FirstFailure { failure: Failure::Body(error), started }))
 }
@@ -152,7 +153,8 @@ where
         return Err(defaults::refusal(site).into());
     };
     let d = &dep;
-    let Some(retry) = &dep.retry else {
+    let p = dep.policies();
+    let Some(retry) = &p.retry else {
         return Err(first.failure.into_error());
     };
     let deadline = first
@@ -164,7 +166,7 @@ where
     // shared with `first_deadline`): carrying it costs the first-try success
     // 11 instructions a call (callgrind).
     let shortened = match (deadline, retry.config.max_elapsed) {
-        (Some(_), Some(max)) => dep.config.call_timeout.is_none_or(|t| max < t),
+        (Some(_), Some(max)) => p.config.call_timeout.is_none_or(|t| max < t),
         _ => false,
     };
     let call = LogicalCall {
@@ -178,10 +180,19 @@ where
     #[allow(clippy::redundant_async_block)] // the new type is the point
     let run = move |timeout, success| {
         let body = make();
-        attempt(d, site, async move { body.await }, timeout, success, record)
+        attempt(
+            d,
+            p,
+            site,
+            async move { body.await },
+            timeout,
+            success,
+            record,
+        )
     };
     after_failure(
         d,
+        p,
         retry,
         &hooks,
         call,
@@ -211,8 +222,9 @@ where
         return Err(defaults::refusal(site).into());
     };
     let d = &dep;
-    retry_loop(d, &hooks, move |timeout, success| {
-        attempt_blocking(d, site, make(), timeout, success, record)
+    let p = dep.policies();
+    retry_loop(d, p, &hooks, move |timeout, success| {
+        attempt_blocking(d, p, site, make(), timeout, success, record)
     })
     .await
 }
@@ -236,8 +248,9 @@ where
         return Err(defaults::refusal(site).into());
     };
     let d = &dep;
-    retry_loop(d, &hooks, move |timeout, success| {
-        attempt_on_pool(d, site, make(), timeout, success, record)
+    let p = dep.policies();
+    retry_loop(d, p, &hooks, move |timeout, success| {
+        attempt_on_pool(d, p, site, make(), timeout, success, record)
     })
     .await
 }
@@ -245,12 +258,12 @@ where
 /// The call's deadline, and its first attempt's timeout (shortened by the
 /// deadline when that is nearer: then `true`).
 #[inline]
-fn first_deadline(dep: &Dependency, retry: &Retry) -> (Option<Instant>, Option<Duration>, bool) {
+fn first_deadline(p: &Policies, retry: &Retry) -> (Option<Instant>, Option<Duration>, bool) {
     match retry.config.max_elapsed {
-        None => (None, dep.config.call_timeout, false),
+        None => (None, p.config.call_timeout, false),
         Some(max) => {
             let deadline = Some(Instant::now() + max);
-            let (timeout, shortened) = attempt_timeout(dep.config.call_timeout, deadline);
+            let (timeout, shortened) = attempt_timeout(p.config.call_timeout, deadline);
             (deadline, timeout, shortened)
         }
     }
@@ -278,16 +291,21 @@ impl<E: From<ResilienceError>> Failure<E> {
 /// given timeout, counting a success in `success`. The first attempt is
 /// straight-line code; the loop after a failure is a function of its own.
 #[inline]
-async fn retry_loop<T, E, A, AF>(dep: &Dependency, hooks: &Hooks<E>, mut attempt: A) -> Result<T, E>
+async fn retry_loop<T, E, A, AF>(
+    dep: &Dependency,
+    p: &Policies,
+    hooks: &Hooks<E>,
+    mut attempt: A,
+) -> Result<T, E>
 where
     A: FnMut(Option<Duration>, Outcome) -> AF,
     AF: Future<Output = Result<Result<T, E>, ResilienceError>>,
     E: CarriesResilienceError,
 {
-    let Some(retry) = &dep.retry else {
-        return flatten(attempt(dep.config.call_timeout, Outcome::Success).await);
+    let Some(retry) = &p.retry else {
+        return flatten(attempt(p.config.call_timeout, Outcome::Success).await);
     };
-    let (deadline, timeout, shortened) = first_deadline(dep, retry);
+    let (deadline, timeout, shortened) = first_deadline(p, retry);
     let mut call = LogicalCall {
         stats: &retry.stats,
         retries: 0,
@@ -303,6 +321,7 @@ where
     };
     after_failure(
         dep,
+        p,
         retry,
         hooks,
         call,
@@ -314,8 +333,10 @@ where
 }
 
 /// Retries after a failed attempt until one succeeds or the call must stop.
+#[allow(clippy::too_many_arguments)] // the loop's whole state, passed once
 async fn after_failure<T, E, A, AF>(
     dep: &Dependency,
+    p: &Policies,
     retry: &Retry,
     hooks: &Hooks<E>,
     mut call: LogicalCall<'_>,
@@ -362,7 +383,7 @@ where
         call.retries += 1;
         bump(&retry.stats.retries);
         let timeout;
-        (timeout, shortened) = attempt_timeout(dep.config.call_timeout, deadline);
+        (timeout, shortened) = attempt_timeout(p.config.call_timeout, deadline);
         failure = match attempt(timeout, Outcome::Success).await {
             Ok(Ok(value)) => {
                 call.succeeded();

@@ -459,7 +459,7 @@ async fn a_caller_that_read_a_state_just_before_it_changed_sees_the_new_one() {
     fail(&b);
     advance(Duration::from_secs(60)).await;
     let probe = b.try_acquire().unwrap();
-    let read_half_open = b.word.load(Ordering::Acquire);
+    let read_half_open = b.core.word.load(Ordering::Acquire);
     b.on_failure(probe, false);
     // Reopened meanwhile: refused, told the whole recovery time.
     assert_eq!(
@@ -523,12 +523,12 @@ async fn metrics_only_computes_its_state_but_never_refuses() {
     fail(&b);
     // It opened underneath: the raw state moved, calls still pass, and
     // those calls count for nothing while it would have refused them.
-    assert_eq!(b.word.load(Ordering::Acquire) & 3, OPEN);
+    assert_eq!(b.core.word.load(Ordering::Acquire) & 3, OPEN);
     assert_eq!(b.state(), BreakerState::MetricsOnly);
     for _ in 0..5 {
         fail(&b);
     }
-    assert_eq!(b.word.load(Ordering::Acquire) & 3, OPEN);
+    assert_eq!(b.core.word.load(Ordering::Acquire) & 3, OPEN);
     // After the recovery time it probes as usual, and extra calls pass.
     advance(Duration::from_secs(60)).await;
     let probe = b.try_acquire().expect("a probe");
@@ -536,7 +536,7 @@ async fn metrics_only_computes_its_state_but_never_refuses() {
     let extra = b.try_acquire().expect("metrics-only never refuses");
     assert!(!extra.is_probe());
     b.on_success(probe, false);
-    assert_eq!(b.word.load(Ordering::Acquire) & 3, CLOSED);
+    assert_eq!(b.core.word.load(Ordering::Acquire) & 3, CLOSED);
     b.on_failure(extra, false);
     assert_eq!(
         b.failure_count(),
@@ -552,13 +552,13 @@ async fn metrics_only_after_an_override_starts_closed() {
     let b = breaker(2, 1, 1);
     b.set_override(BreakerState::ForcedOpen);
     b.set_override(BreakerState::MetricsOnly);
-    assert_eq!(b.word.load(Ordering::Acquire) & 3, CLOSED);
+    assert_eq!(b.core.word.load(Ordering::Acquire) & 3, CLOSED);
     succeed(&b);
     // And metrics-only held while open keeps the open state's clock.
     let b = breaker(1, 1, 1);
     fail(&b);
     b.set_override(BreakerState::MetricsOnly);
-    assert_eq!(b.word.load(Ordering::Acquire) & 3, OPEN);
+    assert_eq!(b.core.word.load(Ordering::Acquire) & 3, OPEN);
     assert!(b.try_acquire().is_ok());
 }
 

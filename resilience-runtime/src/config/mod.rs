@@ -231,6 +231,8 @@ pub enum ConfigError {
     },
     /// `init_from_*` was called when the global runtime already exists.
     AlreadyInitialised,
+    /// `reload_from_*` was called before the global runtime was initialised.
+    NotInitialised,
 }
 
 impl ConfigError {
@@ -403,6 +405,10 @@ impl fmt::Display for ConfigError {
             ConfigError::AlreadyInitialised => f.write_str(
                 "the global resilience runtime is already initialised; it is never replaced. \
                  Initialise once at start-up, or build a Runtime and use Runtime::scope",
+            ),
+            ConfigError::NotInitialised => f.write_str(
+                "the global resilience runtime is not initialised, so there is nothing to \
+                 reload: call init_from_file at start-up first",
             ),
         }
     }

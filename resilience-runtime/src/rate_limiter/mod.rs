@@ -14,6 +14,7 @@ mod cluster;
 
 use crate::clock::Clock;
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::Arc;
 use std::time::Duration;
 
 /// A resolved rate limit.
@@ -115,6 +116,26 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     pub(crate) fn new(config: RateLimitConfig, dependency: &str, shared: &Shared) -> Self {
+        Self::with_local(config, dependency, shared, None)
+    }
+
+    /// The limiter a reload puts in this one's place: the new settings, the
+    /// same turns already taken (see [`Gcra::retuned`]).
+    pub(crate) fn retuned(
+        &self,
+        config: RateLimitConfig,
+        dependency: &str,
+        shared: &Shared,
+    ) -> Self {
+        Self::with_local(config, dependency, shared, Some(&self.local))
+    }
+
+    fn with_local(
+        config: RateLimitConfig,
+        dependency: &str,
+        shared: &Shared,
+        before: Option<&Gcra>,
+    ) -> Self {
         let local_rate = match config.scope {
             RateLimitScope::Local => config.rate_per_second,
             RateLimitScope::Cluster => config.rate_per_second / f64::from(config.cluster_instances),
@@ -128,7 +149,10 @@ impl RateLimiter {
         let _ = (dependency, shared);
         RateLimiter {
             config,
-            local: Gcra::new(interval, config.burst),
+            local: match before {
+                Some(gcra) => gcra.retuned(interval, config.burst),
+                None => Gcra::new(interval, config.burst),
+            },
             max_wait: config.max_wait.as_nanos().min(u128::from(u64::MAX)) as u64,
             #[cfg(feature = "cluster")]
             cluster: match (config.scope, &shared.backend) {
@@ -204,8 +228,10 @@ pub(crate) struct NotYet(pub Duration);
 
 /// The local limiter.
 pub(crate) struct Gcra {
-    /// Theoretical arrival time, nanoseconds on `clock`.
-    tat: AtomicU64,
+    /// Theoretical arrival time, nanoseconds on `clock`; shared with the
+    /// limiter a reload puts in this one's place, so a reload never hands
+    /// out a fresh burst.
+    tat: Arc<AtomicU64>,
     interval: u64,
     tolerance: u64,
     clock: Clock,
@@ -214,10 +240,20 @@ pub(crate) struct Gcra {
 impl Gcra {
     pub(crate) fn new(interval: u64, burst: u32) -> Self {
         Gcra {
-            tat: AtomicU64::new(0),
+            tat: Arc::new(AtomicU64::new(0)),
             interval,
             tolerance: interval.saturating_mul(u64::from(burst.max(1)) - 1),
             clock: Clock::new(),
+        }
+    }
+
+    /// A limiter at a new rate and burst that goes on from this one's
+    /// state: calls already admitted still count against the next ones.
+    pub(crate) fn retuned(&self, interval: u64, burst: u32) -> Self {
+        Gcra {
+            tat: Arc::clone(&self.tat),
+            clock: self.clock,
+            ..Gcra::new(interval, burst)
         }
     }
 
