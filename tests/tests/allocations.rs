@@ -285,6 +285,39 @@ fn timed_breakers_and_injected_faults_allocate_nothing_per_call() {
     );
 }
 
+#[test]
+fn calls_after_a_reload_allocate_nothing() {
+    let tokio_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    let reloaded = CONFIG
+        .replace(
+            "max_concurrent: 10, timeout_seconds: 10 }",
+            "max_concurrent: 20, timeout_seconds: 5 }",
+        )
+        .replace(
+            "rate_limit_per_second: 1000000,",
+            "rate_limit_per_second: 999999,",
+        );
+    let report = rt.reload_from_yaml_str(&reloaded).unwrap();
+    assert_eq!(report.changed.len(), 2, "{report}");
+    let per_call = tokio_rt.block_on(rt.scope(async {
+        let success =
+            allocations_per_call(1000, || async { assert_eq!(ready(1).await, Ok(2)) }).await;
+        let pending =
+            allocations_per_call(1000, || async { assert_eq!(pending_once(1).await, Ok(2)) }).await;
+        let limited =
+            allocations_per_call(1000, || async { assert_eq!(limited(1).await, Ok(2)) }).await;
+        [success, pending, limited]
+    }));
+    assert_eq!(
+        per_call, [0.0; 3],
+        "allocations per call on reloaded settings: success, pending once, rate-limited dependency"
+    );
+}
+
 /// Polls `fut` once; true if it is still pending.
 async fn futures_poll_once<F: std::future::Future>(fut: std::pin::Pin<&mut F>) -> bool {
     let mut fut = Some(fut);

@@ -51,6 +51,11 @@ async fn defaults_before_init_then_the_configured_runtime_which_is_never_replace
         "only dependencies that sites name"
     );
 
+    // Nothing to reload before initialisation.
+    let early = resilience_runtime::reload_from_file("no/such/file.yaml").unwrap_err();
+    assert!(matches!(early, ConfigError::NotInitialised), "{early}");
+    assert_eq!(resilience_runtime::health_snapshot().config_version, 1);
+
     // A broken file is refused and leaves the global runtime uninitialised.
     let broken = init_from_yaml_str("resilience:\n  nonsense: 1\n")
         .err()
@@ -136,5 +141,42 @@ async fn defaults_before_init_then_the_configured_runtime_which_is_never_replace
             .successful_requests,
         2,
         "still the first"
+    );
+    assert_eq!(
+        (last.config_version, last.reloaded_at.as_deref()),
+        (1, None)
+    );
+
+    // Reloading the same file changes nothing but the version; the counters stay.
+    let report = resilience_runtime::reload_from_file(&path).unwrap();
+    assert!(report.is_empty(), "{report}");
+    assert_eq!(report.to_string(), "config version 2: no change");
+    let reloaded = resilience_runtime::health_snapshot();
+    assert_eq!(reloaded.config_version, 2);
+    assert!(reloaded.reloaded_at.is_some());
+    assert_eq!(
+        reloaded.dependencies["petstore_database"]
+            .bulkhead
+            .successful_requests,
+        2
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let smaller = text.replacen(
+        "petstore_database:\n      type: database\n      max_concurrent: 10",
+        "petstore_database:\n      type: database\n      max_concurrent: 3",
+        1,
+    );
+    assert_ne!(
+        smaller, text,
+        "the project's config still reads as this test expects"
+    );
+    let halved = resilience_runtime::reload_from_yaml_str(&smaller).unwrap();
+    assert_eq!(halved.config_version, 3);
+    assert_eq!(
+        resilience_runtime::health_snapshot().dependencies["petstore_database"]
+            .bulkhead
+            .max_concurrent,
+        Some(3),
+        "{halved}"
     );
 }

@@ -277,6 +277,77 @@ mod tests {
     }
 
     #[test]
+    fn a_resized_pool_starts_workers_and_lets_surplus_ones_go_after_their_job() {
+        let pool = ThreadPool::new("resized", 1, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        assert!(pool
+            .try_submit(Box::new(move || tx.send(()).unwrap()))
+            .is_ok());
+        rx.recv().unwrap();
+        let alive = |n: u32| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if pool.shared.alive.load(Ordering::SeqCst) == n {
+                    return;
+                }
+                std::thread::yield_now();
+            }
+            panic!(
+                "{} workers alive, not {n}",
+                pool.shared.alive.load(Ordering::SeqCst)
+            );
+        };
+        alive(1);
+        pool.resize(3, 2);
+        assert_eq!((pool.workers(), pool.queue_capacity()), (3, 2));
+        alive(3);
+        // Three jobs that wait for one another run only on three workers.
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        for _ in 0..3 {
+            let barrier = barrier.clone();
+            assert!(pool
+                .try_submit(Box::new(move || {
+                    barrier.wait();
+                }))
+                .is_ok());
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pool.running() < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "three jobs never ran at once"
+            );
+            std::thread::yield_now();
+        }
+        pool.resize(1, 0);
+        assert!(
+            pool.try_submit(Box::new(|| {})).is_err(),
+            "three jobs admitted, the new limit is one"
+        );
+        assert_eq!(
+            pool.shared.alive.load(Ordering::SeqCst),
+            3,
+            "no running job is cut"
+        );
+        barrier.wait();
+        alive(1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut job = Some(Box::new(move || tx.send(()).unwrap()) as Job);
+        while let Some(j) = job.take() {
+            if let Err(j) = pool.try_submit(j) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the slots never freed"
+                );
+                job = Some(j);
+                std::thread::yield_now();
+            }
+        }
+        rx.recv().unwrap();
+    }
+
+    #[test]
     fn a_pool_that_gets_some_of_its_threads_runs_on_them() {
         static STARTED: AtomicU32 = AtomicU32::new(0);
         fn one_only(name: String, body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
