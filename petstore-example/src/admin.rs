@@ -1,12 +1,19 @@
 //! Operator routes, off unless `PETSTORE_ADMIN_TOKEN` is set, and then only
 //! with `Authorization: Bearer <token>`.
 //!
+//! `POST /admin/reload` reads the configuration again, as `serve` read it at
+//! start-up (`ConfigSource`), and puts it in force in the runtime without
+//! losing its state: 200 with the report (`config_version`, the keys changed
+//! per dependency, old and new), or 422 with the located error, and then
+//! nothing changed.
+//!
 //! `POST /admin/breakers/{dependency}` with `{"state": "forced_open" |
 //! "disabled" | "metrics_only" | "reset"}` overrides that dependency's circuit
 //! breaker in the resilience runtime in force (see `BreakerControl`). Without
 //! the variable the routes answer 404, as any unknown route; with a wrong or
 //! missing token, 401, and nothing changes.
 
+use crate::config_source::ConfigSource;
 use crate::http::ApiError;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -67,11 +74,63 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// What the admin routes need: the token, and where a reload reads the
+/// configuration.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    token: AdminToken,
+    config: Arc<ConfigSource>,
+}
+
+impl Admin {
+    /// Admin routes under `token`, reloading from `config`.
+    pub fn new(token: AdminToken, config: ConfigSource) -> Admin {
+        Admin {
+            token,
+            config: Arc::new(config),
+        }
+    }
+
+    fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        if self.token.admits(headers) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized(
+                "this route needs `Authorization: Bearer <PETSTORE_ADMIN_TOKEN>`",
+            ))
+        }
+    }
+}
+
 /// The admin routes, to merge into the service's router.
-pub fn routes<S: Clone + Send + Sync + 'static>(token: AdminToken) -> Router<S> {
+pub fn routes<S: Clone + Send + Sync + 'static>(admin: Admin) -> Router<S> {
     Router::new()
+        .route("/admin/reload", post(reload))
         .route("/admin/breakers/{dependency}", post(set_breaker))
-        .with_state(token)
+        .with_state(admin)
+}
+
+async fn reload(State(admin): State<Admin>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    admin.check(&headers)?;
+    let runtime = resilience_runtime::Runtime::current();
+    match admin.config.reload(&runtime) {
+        Ok(report) => {
+            println!("resilience config reloaded: {report}");
+            let mut body = serde_json::to_value(&report).expect("a report serialises");
+            body["summary"] = report.to_string().into();
+            Ok(Json(body))
+        }
+        Err(error) => {
+            eprintln!("resilience config reload refused, nothing changed: {error}");
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "the configuration was not reloaded, nothing changed (still config version {}): {error}",
+                    runtime.health_snapshot().config_version
+                ),
+            ))
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -80,16 +139,12 @@ struct BreakerRequest {
 }
 
 async fn set_breaker(
-    State(token): State<AdminToken>,
+    State(admin): State<Admin>,
     headers: HeaderMap,
     dependency: Path<String>,
     body: Result<Json<BreakerRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    if !token.admits(&headers) {
-        return Err(ApiError::unauthorized(
-            "this route needs `Authorization: Bearer <PETSTORE_ADMIN_TOKEN>`",
-        ));
-    }
+    admin.check(&headers)?;
     let Json(request) = body.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

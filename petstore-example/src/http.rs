@@ -18,15 +18,18 @@ use serde_json::json;
 /// The service's routes, with the admin routes when `PETSTORE_ADMIN_TOKEN`
 /// is set.
 pub fn router(store: Petstore) -> Router {
-    router_with(store, crate::admin::AdminToken::from_env())
+    let admin = crate::admin::AdminToken::from_env().map(|token| {
+        crate::admin::Admin::new(token, crate::config_source::ConfigSource::embedded())
+    });
+    router_with(store, admin)
 }
 
 /// The service's routes, with the admin routes (`admin.rs`) when `admin` is
 /// given.
-pub fn router_with(store: Petstore, admin: Option<crate::admin::AdminToken>) -> Router {
+pub fn router_with(store: Petstore, admin: Option<crate::admin::Admin>) -> Router {
     let routes = Router::new();
     let routes = match admin {
-        Some(token) => routes.merge(crate::admin::routes(token)),
+        Some(admin) => routes.merge(crate::admin::routes(admin)),
         None => routes,
     };
     routes

@@ -17,6 +17,7 @@ pub mod advisor;
 pub mod background;
 pub mod cache;
 pub mod compensation;
+pub mod config_source;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod model;
 pub mod redact;
 pub mod rng;
 pub mod service;
+pub mod watch;
 
 use std::path::PathBuf;
 

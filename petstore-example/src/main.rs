@@ -1,7 +1,8 @@
 //! `cargo run -p petstore-example` runs the demo on embedded defaults;
 //! `-- serve` runs the HTTP service; `-- gateway` runs the payment gateway alone.
 
-use petstore_example::{demo, gateway, http, App, Settings};
+use petstore_example::config_source::ConfigSource;
+use petstore_example::{admin, demo, gateway, http, App, Settings};
 use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ const USAGE: &str = "usage:
   petstore-example [demo] [--json] [--health-out PATH] [--seed N]
   petstore-example serve [--addr HOST] [--port N] [--config PATH] [--database-url URL]
                          [--redis-url URL] [--nats-url URL] [--gateway ADDR]
-                         [--shutdown-grace SECONDS] [--chaos]
+                         [--shutdown-grace SECONDS] [--chaos] [--watch-config]
   petstore-example gateway [--port N] [--seed N] [--failure-rate F]
 env: DATABASE_URL, REDIS_URL, NATS_URL, GATEWAY_ADDR, PETSTORE_ADDR, PETSTORE_PORT, RESILIENCE_CONFIG,
      PETSTORE_SHUTDOWN_GRACE, PETSTORE_ADMIN_TOKEN (turns on the admin routes)";
@@ -119,6 +120,7 @@ async fn serve(mut args: Args) -> Result<(), String> {
     let port: u16 = args.number("--port", Some("PETSTORE_PORT"), 8080)?;
     let config = args.value("--config", Some("RESILIENCE_CONFIG"))?;
     let chaos = args.flag("--chaos");
+    let watch_config = args.flag("--watch-config");
     let grace: f64 = args.number("--shutdown-grace", Some("PETSTORE_SHUTDOWN_GRACE"), 10.0)?;
     if !(0.0..=3600.0).contains(&grace) {
         return Err(format!(
@@ -138,28 +140,28 @@ async fn serve(mut args: Args) -> Result<(), String> {
     // embedded config, REDIS_URL makes the payment limit shared by every
     // instance.
     // --chaos adds the game-day profile on top, as a last layer.
-    let base = match &config {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the config {path}: {e}"))?,
-        None => petstore_example::EMBEDDED_CONFIG.to_owned(),
+    // A reload (`--watch-config`, `POST /admin/reload`) reads the same
+    // layers again.
+    let mut source = match &config {
+        Some(path) => ConfigSource::file(path),
+        None => ConfigSource::embedded(),
     };
-    let overlay = match (&config, &settings.redis_url) {
-        (None, Some(redis)) => Some(petstore_example::cluster_overlay(redis)),
-        _ => None,
-    };
-    let mut layers: Vec<&str> = vec![&base];
-    layers.extend(overlay.as_deref());
+    if let (None, Some(redis)) = (&config, &settings.redis_url) {
+        source = source.with_overlay(petstore_example::cluster_overlay(redis));
+    }
     if chaos {
-        layers.push(petstore_example::CHAOS_OVERLAY);
+        source = source.with_overlay(petstore_example::CHAOS_OVERLAY);
         println!(
             "chaos is on: the game-day profile (petstore_example::CHAOS_OVERLAY) injects faults"
         );
     }
-    match (&config, layers.len()) {
-        (Some(path), 1) => resilience_runtime::init_from_file(path),
-        _ => resilience_runtime::init_from_yaml_layers(&layers),
+    if watch_config && config.is_none() {
+        return Err(
+            "--watch-config needs --config PATH (or RESILIENCE_CONFIG): the embedded configuration never changes"
+                .into(),
+        );
     }
-    .map_err(|e| e.to_string())?;
+    let runtime = source.init().map_err(|e| e.to_string())?;
     let app = App::start(settings).await?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
@@ -180,8 +182,16 @@ async fn serve(mut args: Args) -> Result<(), String> {
     );
     // On SIGINT or SIGTERM, requests in flight get `grace` to finish; then
     // they are cancelled, so a hung dependency cannot hold the shutdown.
+    let _watching = match watch_config {
+        true => Some(petstore_example::watch::watch(
+            source.clone(),
+            runtime.clone(),
+        )?),
+        false => None,
+    };
+    let admin = admin::AdminToken::from_env().map(|token| admin::Admin::new(token, source));
     let (signalled, mut grace_starts) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, http::router(app.store))
+    let server = axum::serve(listener, http::router_with(app.store, admin))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             let _ = signalled.send(true);

@@ -26,7 +26,7 @@ use std::time::Duration;
 /// assert_eq!((change.key.as_str(), change.old.as_str(), change.new.as_str()), ("max_concurrent", "10", "5"));
 /// assert_eq!(report.to_string(), "config version 2: db: max_concurrent 10 → 5");
 /// ```
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ReloadReport {
     /// The version now in force: 1 at start, one more per successful reload.
@@ -46,7 +46,7 @@ pub struct ReloadReport {
 
 /// One key whose resolved value a reload changed. Values are written as in
 /// YAML; `none` is a policy or limit switched off.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct KeyChange {
     /// The configuration key, as at the dependency level.

@@ -235,6 +235,13 @@ impl Runtime {
         self.reload(&Config::from_file(path)?)
     }
 
+    /// Like [`Runtime::reload_from_yaml_str`], from layers of YAML text as
+    /// [`Runtime::from_yaml_layers`] reads them.
+    pub fn reload_from_yaml_layers(&self, layers: &[&str]) -> Result<ReloadReport, ConfigError> {
+        let layers = layers.iter().map(|text| Layer::text(text)).collect();
+        self.reload(&Config::from_layers(layers)?)
+    }
+
     /// Like [`Runtime::reload_from_yaml_str`], from layers as
     /// [`Runtime::from_files`] reads them.
     pub fn reload_from_files<P: AsRef<Path>>(

@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use petstore_example::admin::AdminToken;
+use petstore_example::admin::{Admin, AdminToken};
+use petstore_example::config_source::ConfigSource;
 use petstore_example::{config_with, http, App, Settings};
 use resilience_runtime::Runtime;
 use serde_json::Value;
@@ -23,16 +24,21 @@ pub const FAST: [(&str, &str, f64); 6] = [
 
 /// A fresh SQLite URL for this test.
 pub fn sqlite_url() -> String {
+    format!("sqlite://{}?mode=rwc", fresh_path("db").display())
+}
+
+/// A path in the tests' temporary directory that no other test uses.
+pub fn fresh_path(extension: &str) -> std::path::PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join("petstore-tests");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!(
-        "{}-{}.db",
+        "{}-{}.{extension}",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     ));
     let _ = std::fs::remove_file(&path);
-    format!("sqlite://{}?mode=rwc", path.display())
+    path
 }
 
 /// A running service: its address, its app and its runtime.
@@ -40,6 +46,9 @@ pub struct Served {
     pub addr: SocketAddr,
     pub app: App,
     pub rt: Runtime,
+    /// The file its configuration was read from, which `POST /admin/reload`
+    /// reads again.
+    pub config_file: std::path::PathBuf,
 }
 
 /// Starts the app with `settings` (a fresh SQLite file unless given) and
@@ -68,14 +77,22 @@ async fn serve_full(
         settings.database_url = Some(sqlite_url());
     }
     let overrides: Vec<_> = FAST.iter().chain(more).copied().collect();
-    let rt = Runtime::from_yaml_str(&config_with(&overrides)).unwrap();
+    let config_file = fresh_path("yaml");
+    std::fs::write(&config_file, config_with(&overrides)).unwrap();
+    let rt = Runtime::from_file(&config_file).unwrap();
+    let admin = admin.map(|token| Admin::new(token, ConfigSource::file(&config_file)));
     // In the runtime's scope, so the app's workers count in it too.
     let app = rt.scope(App::start(settings)).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = http::in_scope(http::router_with(app.store.clone(), admin), rt.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Served { addr, app, rt }
+    Served {
+        addr,
+        app,
+        rt,
+        config_file,
+    }
 }
 
 /// A response: status, headers (lower-case names) and JSON body.
