@@ -150,6 +150,37 @@ async fn the_demo_shows_true_numbers_for_every_scenario() {
             .is_some_and(|ms| ms > 0.0 && ms <= 20.0),
         "{l:?}"
     );
+
+    let r = &report.reload;
+    assert_eq!(
+        r.report,
+        "config version 2: petstore_database: max_concurrent 10 → 5"
+    );
+    assert_eq!(
+        (r.limit_before, r.limit_after, r.config_version),
+        (10, 5, 2)
+    );
+    assert_eq!(
+        (r.in_flight_at_reload, r.in_flight_succeeded),
+        (8, 8),
+        "no call in flight is cut"
+    );
+    assert_eq!(
+        (r.burst, r.burst_admitted, r.burst_rejected),
+        (15, 5, 10),
+        "the next burst meets the new limit"
+    );
+    // The outbox relay and the reconciler may read once more on their 5 s period.
+    assert!(
+        (r.total_before + 8 + 15..=r.total_before + 8 + 15 + 2).contains(&r.total_after),
+        "the counters go on from where they were: {r:?}"
+    );
+    assert_eq!(r.gateway_breaker_before, (BreakerState::Closed, 1));
+    assert_eq!(r.gateway_breaker_after, r.gateway_breaker_before);
+    assert!(
+        lines.iter().any(|l| l.contains("8. Live reload")),
+        "{lines:?}"
+    );
     let _ = std::fs::remove_file(out);
 }
 

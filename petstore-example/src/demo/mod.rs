@@ -3,7 +3,10 @@
 //! in-process gateway and the recommender. Every number printed is read from
 //! the runtime's snapshot or measured here.
 
+mod live_reload;
 mod scenarios;
+
+pub use live_reload::ReloadScenario;
 
 use crate::db;
 use crate::error::DepError;
@@ -66,6 +69,7 @@ pub struct DemoReport {
     pub health: HealthSnapshot,
     pub recovery: RecoveryScenario,
     pub rate_limit: RateLimitScenario,
+    pub reload: ReloadScenario,
     pub health_path: PathBuf,
 }
 
@@ -256,6 +260,7 @@ async fn scenarios(
     let health = scenarios::final_health(rt, &events, &health_out, say)?;
     let recovery = scenarios::recovery(store, rt, gateway, say).await?;
     let rate_limit = scenarios::rate_limit(store, rt, gateway, say).await?;
+    let reload = live_reload::live_reload(store, rt, gateway, say).await?;
     Ok(DemoReport {
         basic,
         bulkhead,
@@ -265,6 +270,7 @@ async fn scenarios(
         health,
         recovery,
         rate_limit,
+        reload,
         health_path: health_out,
     })
 }
