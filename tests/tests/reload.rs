@@ -400,6 +400,11 @@ async fn a_thread_pool_grows_and_shrinks_on_reload() {
     let h = health(&rt, "files").bulkhead;
     assert_eq!((h.max_workers, h.queue_capacity), (Some(1), Some(0)));
     // One worker again: a second job at once is refused, not run beside it.
+    // (A slot frees when its worker is done, a moment after the caller has its result.)
+    eventually("the jobs' slots are free", || {
+        health(&rt, "files").bulkhead.current_load == 0
+    })
+    .await;
     let gate = Arc::new(std::sync::Barrier::new(2));
     let first = rt.spawn(hash(gate.clone()));
     eventually("the first job holds the worker", || {
