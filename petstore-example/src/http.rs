@@ -40,6 +40,7 @@ pub fn router_with(store: Petstore, admin: Option<crate::admin::Admin>) -> Route
         .route("/events", get(events))
         .route("/health", get(health))
         .route("/health/resilience", get(health_resilience))
+        .route("/metrics", get(metrics))
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -231,6 +232,17 @@ async fn health() -> Response {
         Json(json!({"status": snapshot.status, "timestamp": snapshot.timestamp})),
     )
         .into_response()
+}
+
+/// The Prometheus exposition of the runtime in force.
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            resilience_runtime::PROMETHEUS_CONTENT_TYPE,
+        )],
+        resilience_runtime::render_prometheus(),
+    )
 }
 
 async fn health_resilience() -> Response {

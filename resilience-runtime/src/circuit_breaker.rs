@@ -128,6 +128,81 @@ pub struct FailureRateConfig {
     pub minimum_calls: u32,
 }
 
+/// What outlives any one breaker of a dependency (a reload may replace
+/// it): its name, where its transitions are announced, and how many of each
+/// there have been, for the metrics.
+pub(crate) struct Watch {
+    dependency: std::sync::Arc<str>,
+    events: std::sync::Arc<crate::events::Events>,
+    /// `[from][to]`, by [`BreakerState::index`].
+    counts: [[std::sync::atomic::AtomicU64; STATES]; STATES],
+}
+
+/// The states the snapshot reports.
+const STATES: usize = 6;
+
+impl Watch {
+    pub(crate) fn new(dependency: &str, events: std::sync::Arc<crate::events::Events>) -> Self {
+        Watch {
+            dependency: dependency.into(),
+            events,
+            counts: Default::default(),
+        }
+    }
+
+    /// Transitions from `from` to `to` so far.
+    pub(crate) fn count(&self, from: BreakerState, to: BreakerState) -> u64 {
+        self.counts[from.index()][to.index()].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn changed(&self, from: BreakerState, to: BreakerState) {
+        self.counts[from.index()][to.index()].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(dependency = %self.dependency, %from, %to, "circuit breaker {from} → {to}");
+        self.events.emit(crate::ResilienceEvent::BreakerTransition {
+            dependency: self.dependency.to_string(),
+            from,
+            to,
+            at: std::time::SystemTime::now(),
+        });
+    }
+}
+
+impl BreakerState {
+    /// Every state, in [`index`](Self::index) order.
+    pub(crate) const ALL: [BreakerState; STATES] = [
+        BreakerState::Closed,
+        BreakerState::Open,
+        BreakerState::HalfOpen,
+        BreakerState::ForcedOpen,
+        BreakerState::Disabled,
+        BreakerState::MetricsOnly,
+    ];
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+            BreakerState::ForcedOpen => 3,
+            BreakerState::Disabled => 4,
+            BreakerState::MetricsOnly => 5,
+        }
+    }
+}
+
+/// The state the snapshot reports for a word's state bits under `mode`,
+/// without the lazy open → half-open of [`CircuitBreaker::state`].
+fn reported(bits: u64, mode: u8) -> BreakerState {
+    match (mode, bits) {
+        (FORCED_OPEN, _) => BreakerState::ForcedOpen,
+        (DISABLED, _) => BreakerState::Disabled,
+        (METRICS_ONLY, _) => BreakerState::MetricsOnly,
+        (_, OPEN) => BreakerState::Open,
+        (_, HALF_OPEN) => BreakerState::HalfOpen,
+        _ => BreakerState::Closed,
+    }
+}
+
 /// A breaker: its settings and its state. A reload that keeps the shape of
 /// its window makes a new `CircuitBreaker` with the new settings around the
 /// same state (`Core`), so what it has learned carries over.
@@ -152,6 +227,10 @@ struct Core {
     /// Reopens after a failed probe since the breaker last opened from
     /// closed; changed under `transitions`.
     reopens: AtomicU32,
+    /// The state last announced, by [`BreakerState::index`]; changed under
+    /// `transitions`.
+    announced: AtomicU8,
+    watch: std::sync::Arc<Watch>,
 }
 
 #[derive(Default)]
@@ -171,7 +250,14 @@ fn window_shape(config: &BreakerConfig) -> Option<(u32, Option<Duration>, bool)>
 }
 
 impl CircuitBreaker {
+    /// A breaker nobody watches, for tests of the breaker alone.
+    #[cfg(test)]
     pub(crate) fn new(config: BreakerConfig) -> Self {
+        let events = std::sync::Arc::new(crate::events::Events::default());
+        Self::watched(config, std::sync::Arc::new(Watch::new("test", events)))
+    }
+
+    pub(crate) fn watched(config: BreakerConfig, watch: std::sync::Arc<Watch>) -> Self {
         CircuitBreaker {
             config,
             times_calls: config.slow_calls.is_some(),
@@ -187,6 +273,8 @@ impl CircuitBreaker {
                 transitions: Mutex::new(Probes::default()),
                 mode: AtomicU8::new(NORMAL),
                 reopens: AtomicU32::new(0),
+                announced: AtomicU8::new(BreakerState::Closed.index() as u8),
+                watch,
             }),
         }
     }
@@ -204,13 +292,20 @@ impl CircuitBreaker {
             };
             return (kept, true);
         }
-        let fresh = CircuitBreaker::new(config);
+        let fresh = CircuitBreaker::watched(config, std::sync::Arc::clone(&self.core.watch));
+        // The fresh breaker goes on from what was announced, so that only a
+        // real change (open to closed, say) is announced again.
+        let announced = self.core.announced.load(Ordering::Acquire);
+        fresh.core.announced.store(announced, Ordering::Release);
         let state = self.state();
         if matches!(
             state,
             BreakerState::ForcedOpen | BreakerState::Disabled | BreakerState::MetricsOnly
         ) {
             fresh.set_override(state);
+        } else {
+            let _probes = fresh.lock();
+            fresh.announce();
         }
         (fresh, false)
     }
@@ -330,6 +425,8 @@ impl CircuitBreaker {
                 if word & 3 == OVERRIDDEN {
                     *probes = Probes::default();
                     self.transition(word, CLOSED);
+                } else {
+                    self.announce();
                 }
             }
             _ => {
@@ -376,7 +473,24 @@ impl CircuitBreaker {
             }
         }
         self.core.word.store(next, Ordering::Release);
+        self.announce();
         next
+    }
+
+    /// Counts and announces a change of the reported state, under the lock.
+    fn announce(&self) {
+        let now = reported(
+            self.core.word.load(Ordering::Acquire) & 3,
+            self.core.mode.load(Ordering::Acquire),
+        );
+        let before = self
+            .core
+            .announced
+            .swap(now.index() as u8, Ordering::AcqRel);
+        let before = BreakerState::ALL[usize::from(before)];
+        if before != now {
+            self.core.watch.changed(before, now);
+        }
     }
 
     /// How long the breaker stays open after `reopens` failed probes in a

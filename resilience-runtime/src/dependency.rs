@@ -2,8 +2,9 @@
 
 use crate::bulkhead::Bulkhead;
 use crate::chaos::{Faults, Injected};
-use crate::circuit_breaker::CircuitBreaker;
+use crate::circuit_breaker::{CircuitBreaker, Watch};
 use crate::config::DependencyConfig;
+use crate::events::Events;
 use crate::fallback::FallbackStats;
 use crate::live::Live;
 use crate::rate_limiter::{RateLimiter, Shared};
@@ -30,6 +31,9 @@ pub(crate) struct Dependency {
     retry_stats: Arc<RetryStats>,
     /// A test's pending injections, kept across reloads.
     injected: Arc<Injected>,
+    /// What every breaker this dependency has had shares: its name, where
+    /// it announces transitions, and their counts.
+    pub breaker_watch: Arc<Watch>,
     policies: Live<Policies>,
 }
 
@@ -67,11 +71,15 @@ impl Dependency {
         operations: Vec<&'static str>,
         flags: SiteFlags,
         shared: &Shared,
+        events: &Arc<Events>,
     ) -> Self {
         let retry_stats = Arc::new(RetryStats::default());
         let injected = Arc::new(Injected::default());
+        let breaker_watch = Arc::new(Watch::new(&config.name, Arc::clone(events)));
         let policies = Policies {
-            breaker: config.circuit_breaker.map(CircuitBreaker::new),
+            breaker: config
+                .circuit_breaker
+                .map(|c| CircuitBreaker::watched(c, Arc::clone(&breaker_watch))),
             rate_limiter: config
                 .rate_limit
                 .map(|r| RateLimiter::new(r, &config.name, shared)),
@@ -92,6 +100,7 @@ impl Dependency {
             flags,
             retry_stats,
             injected,
+            breaker_watch,
             policies: Live::new(policies),
         }
     }
@@ -121,7 +130,7 @@ impl Dependency {
                 retuned.breaker_restarted = !kept;
                 b
             }
-            None => CircuitBreaker::new(c),
+            None => CircuitBreaker::watched(c, Arc::clone(&self.breaker_watch)),
         });
         let rate_limiter = config.rate_limit.map(|r| match &old.rate_limiter {
             Some(l) => l.retuned(r, &config.name, shared),

@@ -116,11 +116,14 @@ mod config;
 mod defaults;
 mod dependency;
 mod error;
+mod events;
 mod fallback;
 mod kind;
 mod live;
 #[cfg(all(test, loom))]
 mod loom_models;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod paused;
 mod rate_limiter;
 mod reload;
@@ -146,6 +149,7 @@ pub use circuit_breaker::{BreakerConfig, FailureRateConfig, SlowCallConfig};
 pub use config::{CallSiteProblem, CallSiteReason, ConfigError, DependencyConfig};
 pub use defaults::{enable_strict_mode, is_strict_mode};
 pub use error::ResilienceError;
+pub use events::ResilienceEvent;
 pub use kind::Kind;
 /// Protects a call to a database (kind `database`).
 ///
@@ -381,6 +385,18 @@ pub fn init_from_files<P: AsRef<Path>>(paths: &[P]) -> Result<&'static Runtime, 
 /// [`Runtime::from_yaml_layers`].
 pub fn init_from_yaml_layers(layers: &[&str]) -> Result<&'static Runtime, ConfigError> {
     runtime::install(|| Runtime::from_yaml_layers(layers))
+}
+
+/// The `Content-Type` of [`render_prometheus`]'s text: the Prometheus text
+/// format, version 0.0.4.
+#[cfg(feature = "metrics")]
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The Prometheus exposition of the runtime in force (as
+/// [`health_snapshot`] picks it); see [`Runtime::render_prometheus`].
+#[cfg(feature = "metrics")]
+pub fn render_prometheus() -> String {
+    Runtime::with_current(Runtime::render_prometheus)
 }
 
 /// Reloads the global runtime from the file at `path`, keeping its live

@@ -6,6 +6,7 @@ use crate::config::{
 };
 use crate::defaults;
 use crate::dependency::{DepRef, Dependency, SiteFlags};
+use crate::events::{Events, ResilienceEvent};
 use crate::live::Live;
 use crate::rate_limiter::{ClusterConfig, RateLimitScope, Shared};
 use crate::reload::{KeyChange, ReloadReport};
@@ -54,6 +55,7 @@ struct Inner {
     reload: Mutex<Backend>,
     /// 1 at start, one more per successful reload.
     version: AtomicU64,
+    events: Arc<Events>,
     reloaded_at: Mutex<Option<SystemTime>>,
 }
 
@@ -156,13 +158,15 @@ impl Runtime {
         let cluster = config.cluster();
         let has_backend = needs_cluster(&configs);
         let shared = Shared::new(cluster.clone(), has_backend);
+        let events = Arc::new(Events::default());
         let dependencies: BTreeMap<String, Arc<Dependency>> = configs
             .into_iter()
             .map(|(name, cfg)| {
                 let (mut ops, flags) = operations.remove(name.as_str()).unwrap_or_default();
                 ops.sort_unstable();
                 ops.dedup();
-                (name, Arc::new(Dependency::new(cfg, ops, flags, &shared)))
+                let dep = Dependency::new(cfg, ops, flags, &shared, &events);
+                (name, Arc::new(dep))
             })
             .collect();
         let by_site = sites()
@@ -181,6 +185,7 @@ impl Runtime {
                 }),
                 version: AtomicU64::new(1),
                 reloaded_at: Mutex::new(None),
+                events,
             }),
         })
     }
@@ -306,7 +311,14 @@ impl Runtime {
                 None => {
                     report.added.push(name.clone());
                     let flags = SiteFlags::default();
-                    Arc::new(Dependency::new(cfg, Vec::new(), flags, &backend.shared))
+                    let events = &self.inner.events;
+                    Arc::new(Dependency::new(
+                        cfg,
+                        Vec::new(),
+                        flags,
+                        &backend.shared,
+                        events,
+                    ))
                 }
             };
             next.insert(name, dep);
@@ -388,7 +400,7 @@ impl Runtime {
     }
 
     /// Runs `f` with the runtime in force, without cloning it.
-    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "tower", feature = "metrics")), allow(dead_code))]
     pub(crate) fn with_current<R>(f: impl FnOnce(&Runtime) -> R) -> R {
         let mut f = Some(f);
         match CURRENT.try_with(|rt| (f.take().expect("called once"))(rt)) {
@@ -467,6 +479,73 @@ impl Runtime {
         F::Output: Send + 'static,
     {
         tokio::spawn(self.scope(future))
+    }
+
+    /// Every state change of this runtime from now on: each circuit
+    /// breaker's transitions, in the order they happen (an operator's
+    /// override included). Calls themselves are not announced; their figures
+    /// are in [`health_snapshot`](Runtime::health_snapshot). A receiver that
+    /// falls more than 1024 events behind is told how many it missed
+    /// (`RecvError::Lagged`) and goes on from the oldest kept.
+    ///
+    /// ```
+    /// use resilience_runtime::{BreakerState, ResilienceEvent, Runtime};
+    ///
+    /// let rt = Runtime::from_yaml_str(
+    ///     "resilience:\n  external_dependencies:\n    db: { type: database }\n",
+    /// )
+    /// .unwrap();
+    /// let mut events = rt.subscribe();
+    /// rt.circuit_breaker("db").unwrap().force_open();
+    /// match events.try_recv().unwrap() {
+    ///     ResilienceEvent::BreakerTransition { dependency, from, to, .. } => {
+    ///         assert_eq!((dependency.as_str(), from, to), ("db", BreakerState::Closed, BreakerState::ForcedOpen));
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    #[cfg(not(loom))]
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ResilienceEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// This runtime's figures in the Prometheus text exposition format
+    /// (feature `metrics`, on by default), encoded by the Prometheus
+    /// project's Rust client, `prometheus-client`. Every series has
+    /// `dependency` and `kind` labels:
+    ///
+    /// | metric | type | more labels |
+    /// |---|---|---|
+    /// | `resilience_calls_total` | counter | `outcome`: successful, failed, timed_out, rejected, short_circuited, cancelled, rate_limited |
+    /// | `resilience_bulkhead_in_flight` | gauge | |
+    /// | `resilience_bulkhead_capacity` | gauge | |
+    /// | `resilience_thread_pool_queue_depth` | gauge | (thread-pool dependencies) |
+    /// | `resilience_circuit_breaker_state` | gauge | `state`: 1 for the current one, 0 for the others |
+    /// | `resilience_circuit_breaker_transitions_total` | counter | `from`, `to` |
+    /// | `resilience_circuit_breaker_failure_rate` | gauge | (with a failure-rate trigger, once its window holds its minimum) |
+    /// | `resilience_retry_calls_total` | counter | `outcome`: the four retry outcomes of the snapshot |
+    /// | `resilience_retries_total` | counter | |
+    /// | `resilience_rate_limiter_available_permits` | gauge | |
+    ///
+    /// The figures are read when rendered, from the counters the snapshot
+    /// reads, so at a moment of quiet the two agree to the unit, and a call
+    /// pays nothing for being watched.
+    ///
+    /// ```
+    /// use resilience_runtime::Runtime;
+    ///
+    /// let rt = Runtime::from_yaml_str(
+    ///     "resilience:\n  external_dependencies:\n    db: { type: database, max_concurrent: 4 }\n",
+    /// )
+    /// .unwrap();
+    /// let text = rt.render_prometheus();
+    /// assert!(text.contains(r#"resilience_bulkhead_capacity{dependency="db",kind="database"} 4"#), "{text}");
+    /// assert!(text.contains(r#"resilience_calls_total{dependency="db",kind="database",outcome="successful"} 0"#));
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn render_prometheus(&self) -> String {
+        let deps = self.inner.dependencies.get();
+        crate::metrics::render(&self.health_snapshot(), deps.values().map(|d| &**d))
     }
 
     /// This runtime's health and counters.

@@ -101,6 +101,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Value,
+    /// The body as text, for a route that does not answer JSON.
+    pub text: String,
 }
 
 impl Reply {
@@ -160,6 +162,7 @@ pub async fn request_with(
         status,
         headers,
         body: serde_json::from_str(payload).unwrap_or(Value::Null),
+        text: payload.to_owned(),
     }
 }
 

@@ -1,0 +1,198 @@
+//! The Prometheus exposition of a runtime (feature `metrics`): the
+//! snapshot's figures as counters and gauges, encoded by the Prometheus
+//! project's own Rust client. Everything is read when rendered, from the
+//! same counters the snapshot reads, so a scrape costs calls nothing and,
+//! at a moment of quiet, agrees with the snapshot to the unit.
+
+use crate::dependency::Dependency;
+use crate::snapshot::{BulkheadType, DependencyHealth, HealthSnapshot};
+use crate::BreakerState;
+use prometheus_client::encoding::prometheus_text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The families, registered once per rendering.
+struct Families {
+    calls: Family<Labels, Counter>,
+    in_flight: Family<Labels, Gauge>,
+    capacity: Family<Labels, Gauge>,
+    queue_depth: Family<Labels, Gauge>,
+    state: Family<Labels, Gauge>,
+    transitions: Family<Labels, Counter>,
+    failure_rate: Family<Labels, Gauge<f64, AtomicU64>>,
+    retry_calls: Family<Labels, Counter>,
+    retries: Family<Labels, Counter>,
+    rate_limit_permits: Family<Labels, Gauge>,
+}
+
+impl Families {
+    fn registered(registry: &mut Registry) -> Families {
+        let f = Families {
+            calls: Family::default(),
+            in_flight: Family::default(),
+            capacity: Family::default(),
+            queue_depth: Family::default(),
+            state: Family::default(),
+            transitions: Family::default(),
+            failure_rate: Family::default(),
+            retry_calls: Family::default(),
+            retries: Family::default(),
+            rate_limit_permits: Family::default(),
+        };
+        registry.register(
+            "resilience_calls",
+            "Attempts by outcome, each counted once (the snapshot's bulkhead counters)",
+            f.calls.clone(),
+        );
+        registry.register(
+            "resilience_bulkhead_in_flight",
+            "Calls holding a slot now; for a thread pool, running plus queued jobs",
+            f.in_flight.clone(),
+        );
+        registry.register(
+            "resilience_bulkhead_capacity",
+            "Slots: max_concurrent, or a thread pool's workers plus queue places",
+            f.capacity.clone(),
+        );
+        registry.register(
+            "resilience_thread_pool_queue_depth",
+            "Jobs waiting for a worker of a thread-pool dependency",
+            f.queue_depth.clone(),
+        );
+        registry.register(
+            "resilience_circuit_breaker_state",
+            "1 for the breaker's current state, 0 for the others",
+            f.state.clone(),
+        );
+        registry.register(
+            "resilience_circuit_breaker_transitions",
+            "Breaker state changes, by from and to",
+            f.transitions.clone(),
+        );
+        registry.register(
+            "resilience_circuit_breaker_failure_rate",
+            "Failure rate over the breaker's window, once it holds its minimum calls",
+            f.failure_rate.clone(),
+        );
+        registry.register(
+            "resilience_retry_calls",
+            "Logical calls of idempotent sites, by how they ended",
+            f.retry_calls.clone(),
+        );
+        registry.register(
+            "resilience_retries",
+            "Extra attempts made by retries",
+            f.retries.clone(),
+        );
+        registry.register(
+            "resilience_rate_limiter_available_permits",
+            "Calls that could start now without waiting for the rate limiter",
+            f.rate_limit_permits.clone(),
+        );
+        f
+    }
+}
+
+/// The exposition of `snapshot`, with each breaker's transition counts read
+/// from `deps` (the same runtime's dependencies).
+pub(crate) fn render<'a>(
+    snapshot: &HealthSnapshot,
+    deps: impl Iterator<Item = &'a Dependency>,
+) -> String {
+    let mut registry = Registry::default();
+    let f = Families::registered(&mut registry);
+    for dep in deps {
+        let Some(h) = snapshot.dependencies.get(&dep.name) else {
+            continue;
+        };
+        let base = || -> Labels {
+            vec![
+                ("dependency", dep.name.clone()),
+                ("kind", h.kind.to_string()),
+            ]
+        };
+        let with = |key: &'static str, value: &str| {
+            let mut labels = base();
+            labels.push((key, value.to_owned()));
+            labels
+        };
+        let b = &h.bulkhead;
+        for (outcome, n) in [
+            ("successful", b.successful_requests),
+            ("failed", b.failed_requests),
+            ("timed_out", b.timed_out_requests),
+            ("rejected", b.rejected_requests),
+            ("short_circuited", b.short_circuited_requests),
+            ("cancelled", b.cancelled_requests),
+            ("rate_limited", b.rate_limited_requests),
+        ] {
+            f.calls.get_or_create(&with("outcome", outcome)).inc_by(n);
+        }
+        f.in_flight
+            .get_or_create(&base())
+            .set(i64::from(b.current_load));
+        f.capacity.get_or_create(&base()).set(capacity(h));
+        if b.bulkhead_type == BulkheadType::ThreadPool {
+            let queued = b.queued.unwrap_or_default();
+            f.queue_depth.get_or_create(&base()).set(i64::from(queued));
+        }
+        if let Some(breaker) = &h.circuit_breaker {
+            for state in BreakerState::ALL {
+                let on = i64::from(state == breaker.state);
+                f.state
+                    .get_or_create(&with("state", state.as_str()))
+                    .set(on);
+            }
+            for from in BreakerState::ALL {
+                for to in BreakerState::ALL {
+                    let n = dep.breaker_watch.count(from, to);
+                    if n > 0 {
+                        let mut labels = with("from", from.as_str());
+                        labels.push(("to", to.as_str().to_owned()));
+                        f.transitions.get_or_create(&labels).inc_by(n);
+                    }
+                }
+            }
+            if let Some(rate) = breaker.failure_rate {
+                f.failure_rate.get_or_create(&base()).set(rate);
+            }
+        }
+        if let Some(r) = &h.retry {
+            for (outcome, n) in [
+                ("successful_without_retry", r.successful_without_retry),
+                ("successful_with_retry", r.successful_with_retry),
+                ("failed_without_retry", r.failed_without_retry),
+                ("failed_with_retry", r.failed_with_retry),
+            ] {
+                f.retry_calls
+                    .get_or_create(&with("outcome", outcome))
+                    .inc_by(n);
+            }
+            f.retries.get_or_create(&base()).inc_by(r.retries);
+        }
+        if let Some(l) = &h.rate_limiter {
+            let permits = i64::from(l.available_permits);
+            f.rate_limit_permits.get_or_create(&base()).set(permits);
+        }
+    }
+    let mut out = String::new();
+    encode(&mut out, &registry).expect("writing to a String cannot fail");
+    out
+}
+
+/// What `resilience_bulkhead_capacity` reports.
+fn capacity(h: &DependencyHealth) -> i64 {
+    let b = &h.bulkhead;
+    match b.bulkhead_type {
+        BulkheadType::Semaphore => i64::from(b.max_concurrent.unwrap_or_default()),
+        BulkheadType::ThreadPool => {
+            i64::from(b.max_workers.unwrap_or_default())
+                + i64::from(b.queue_capacity.unwrap_or_default())
+        }
+    }
+}
