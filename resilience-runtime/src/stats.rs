@@ -48,6 +48,21 @@ pub(crate) enum Outcome {
     RateLimited,
 }
 
+impl Outcome {
+    /// The name the snapshot's counter and the metrics give this outcome.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Outcome::Success | Outcome::SuccessFirstTry => "successful",
+            Outcome::Failure | Outcome::FailureUnrecorded => "failed",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Rejected => "rejected",
+            Outcome::ShortCircuited => "short_circuited",
+            Outcome::Cancelled => "cancelled",
+            Outcome::RateLimited => "rate_limited",
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Stats {
     /// Indexed by `Outcome as usize`.

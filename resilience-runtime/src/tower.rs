@@ -204,7 +204,7 @@ where
             let dep = lookup(site, &noted, &first)?;
             let p = dep.policies();
             let timeout = p.config.call_timeout;
-            match attempt(&dep, p, site, body, timeout, Outcome::Success, AllErrors).await {
+            match attempt(&dep, p, site, body, timeout, Outcome::Success, AllErrors, 1).await {
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) => Err(error.into()),
                 Err(refused) => Err(Box::new(refused) as BoxError),

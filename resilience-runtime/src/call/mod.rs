@@ -5,6 +5,7 @@
 //! `recovery.rs`; after them, a site's fallback.
 
 pub(crate) mod recovery;
+pub(crate) mod span;
 
 use crate::__private::CarriesResilienceError;
 use crate::bulkhead::{Bulkhead, Semaphore};
@@ -87,10 +88,11 @@ pub fn record_if<R: recovery::ResultParts>(record_if: fn(&R::Err) -> bool) -> Re
 /// (measured with callgrind).
 macro_rules! attempt_steps {
     ($dep:expr, $policies:expr, $site:expr, $body:expr, $timeout:expr, $success:expr, $record:expr,
-     first_of_retried: $first:expr,
+     first_of_retried: $first:expr, attempt: $attempt:expr,
      |$refused:ident| $on_refused:expr, |$result:ident| $on_done:expr) => {{
         let policies: &$crate::dependency::Policies = $policies;
-        let mut guard = match $crate::call::Guard::new($dep, policies, $site) {
+        let span = $crate::call::span::attempt_span($site, $attempt);
+        let mut guard = match $crate::call::Guard::new($dep, policies, $site, &span) {
             Ok(guard) => guard,
             Err($refused) => $on_refused,
         };
@@ -123,7 +125,7 @@ macro_rules! attempt_steps {
         }
         // Declared after the guard, so it is dropped (cancelled) before the slot frees.
         let body = ::std::pin::pin!($body);
-        match $crate::timeout::run_timed(body, timeout).await {
+        match $crate::timeout::run_timed(body, timeout, span.as_ref()).await {
             $crate::timeout::Step::Done(result) => {
                 let $result = guard.finish_with(result, $success, $record);
                 $on_done
@@ -160,6 +162,7 @@ where
         Outcome::Success,
         record,
         first_of_retried: false,
+        attempt: 1,
         |refused| return Err(refused.into()),
         |result| result
     )
@@ -180,7 +183,7 @@ where
     };
     let p = dep.policies();
     let timeout = p.config.call_timeout;
-    flatten(attempt_blocking(&dep, p, site, body, timeout, Outcome::Success, record).await)
+    flatten(attempt_blocking(&dep, p, site, body, timeout, Outcome::Success, record, 1).await)
 }
 
 /// Runs an `on_pool` `async fn`'s body: on a thread-pool dependency it is
@@ -200,7 +203,7 @@ where
     };
     let p = dep.policies();
     let timeout = p.config.call_timeout;
-    flatten(attempt_on_pool(&dep, p, site, body, timeout, Outcome::Success, record).await)
+    flatten(attempt_on_pool(&dep, p, site, body, timeout, Outcome::Success, record, 1).await)
 }
 
 /// A policy's refusal becomes the function's own error type.
@@ -227,6 +230,7 @@ pub(crate) async fn attempt<F, T, E, R>(
     timeout: Option<Duration>,
     success: Outcome,
     record: R,
+    number: u32,
 ) -> Result<Result<T, E>, ResilienceError>
 where
     F: Future<Output = Result<T, E>>,
@@ -241,6 +245,7 @@ where
         success,
         record,
         first_of_retried: false,
+        attempt: number,
         |refused| return Err(refused),
         |result| Ok(result)
     )
@@ -256,6 +261,7 @@ pub(crate) async fn attempt_blocking<F, T, E, R>(
     timeout: Option<Duration>,
     success: Outcome,
     record: R,
+    number: u32,
 ) -> Result<Result<T, E>, ResilienceError>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
@@ -263,7 +269,8 @@ where
     E: Send + 'static,
     R: Record<E>,
 {
-    let mut guard = Guard::new(dep, p, site)?;
+    let span = span::attempt_span(site, number);
+    let mut guard = Guard::new(dep, p, site, &span)?;
     if let Some(limiter) = &p.rate_limiter {
         if let Some(turn) = turn_unless_now(limiter) {
             take_turn(limiter, &mut guard, turn).await?;
@@ -279,8 +286,11 @@ where
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     // A job whose caller already gave up (timed out or cancelled) is skipped.
+    // It runs inside the attempt's span, so what it logs is the call's.
+    let worker_span = span.clone();
     let job = move || {
         if !tx.is_closed() {
+            let _inside = span::Inside::enter(worker_span.as_ref());
             let _ = tx.send(catch_unwind(AssertUnwindSafe(body)));
         }
     };
@@ -315,7 +325,7 @@ where
     }
     guard.admitted();
     let rx = pin!(rx);
-    match run_timed(rx, timeout).await {
+    match run_timed(rx, timeout, None).await {
         Step::Done(Ok(Ok(result))) => Ok(guard.finish_with(result, success, record)),
         Step::Done(Ok(Err(payload))) => guard.panicked(payload),
         Step::Done(Err(_)) => guard.panicked(Box::new(format!(
@@ -347,7 +357,7 @@ pub(crate) async fn inject(
             None => std::future::pending().await,
         }
     });
-    match run_timed(waited, timeout).await {
+    match run_timed(waited, timeout, None).await {
         Step::Done(()) => Ok(timeout.map(|t| t.saturating_sub(wait.unwrap_or_default()))),
         Step::TimedOut(timeout) => Err(guard.time_out(timeout)),
         Step::Panicked(payload) => guard.panicked(payload),
@@ -444,6 +454,7 @@ pub(crate) async fn attempt_on_pool<F, T, E, R>(
     timeout: Option<Duration>,
     success: Outcome,
     record: R,
+    number: u32,
 ) -> Result<Result<T, E>, ResilienceError>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
@@ -453,9 +464,9 @@ where
 {
     if matches!(dep.bulkhead, Bulkhead::ThreadPool(_)) {
         let job = move || worker_runtime(|rt| rt.block_on(body));
-        attempt_blocking(dep, p, site, job, timeout, success, record).await
+        attempt_blocking(dep, p, site, job, timeout, success, record, number).await
     } else {
-        attempt(dep, p, site, body, timeout, success, record).await
+        attempt(dep, p, site, body, timeout, success, record, number).await
     }
 }
 
@@ -477,6 +488,9 @@ const NOT_TIMED: u64 = u64::MAX;
 
 pub(crate) struct Guard<'a> {
     dep: &'a Dependency,
+    /// The attempt's span, if anyone listens: its `outcome` is recorded
+    /// when it ends.
+    span: &'a Option<tracing::Span>,
     /// The generation of policies the call started under, to its end.
     p: &'a Policies,
     site: &'static CallSite,
@@ -497,6 +511,7 @@ impl<'a> Guard<'a> {
         dep: &'a Dependency,
         p: &'a Policies,
         site: &'static CallSite,
+        span: &'a Option<tracing::Span>,
     ) -> Result<Self, ResilienceError> {
         let ticket = match &p.breaker {
             None => None,
@@ -504,6 +519,7 @@ impl<'a> Guard<'a> {
                 Ok(ticket) => Some(ticket),
                 Err(retry_after) => {
                     dep.stats.record(Outcome::ShortCircuited);
+                    refused(span, Outcome::ShortCircuited, site);
                     return Err(ResilienceError::CircuitOpen {
                         dependency: site.dependency,
                         operation: site.operation,
@@ -514,6 +530,7 @@ impl<'a> Guard<'a> {
         };
         Ok(Guard {
             dep,
+            span,
             p,
             site,
             ticket,
@@ -544,6 +561,7 @@ impl<'a> Guard<'a> {
     fn finish(&mut self, outcome: Outcome) {
         self.done = true;
         self.dep.stats.record(outcome);
+        span::record_outcome(self.span, outcome.name());
         if let (Some(breaker), Some(ticket)) = (&self.p.breaker, self.ticket) {
             let slow = || self.started != NOT_TIMED && breaker.is_slow(self.started);
             match outcome {
@@ -571,6 +589,7 @@ impl<'a> Guard<'a> {
 
     fn reject(&mut self) -> ResilienceError {
         self.finish(Outcome::Rejected);
+        refused(self.span, Outcome::Rejected, self.site);
         ResilienceError::Rejected {
             dependency: self.site.dependency,
             operation: self.site.operation,
@@ -597,6 +616,7 @@ impl<'a> Guard<'a> {
 
     fn time_out(&mut self, timeout: Duration) -> ResilienceError {
         self.finish(Outcome::TimedOut);
+        refused(self.span, Outcome::TimedOut, self.site);
         ResilienceError::Timeout {
             dependency: self.site.dependency,
             operation: self.site.operation,
@@ -636,6 +656,23 @@ impl Guard<'_> {
             }
         }
     }
+}
+
+/// A `debug` event, inside the attempt's span, for a call a policy refused
+/// or cut off. (A short-circuited call never got a guard: its outcome is
+/// recorded here.)
+#[cold]
+fn refused(span: &Option<tracing::Span>, outcome: Outcome, site: &'static CallSite) {
+    span::record_outcome(span, outcome.name());
+    let _inside = span::Inside::enter(span.as_ref());
+    tracing::debug!(
+        target: "resilience",
+        dependency = site.dependency,
+        operation = site.operation,
+        outcome = outcome.name(),
+        "call {}",
+        outcome.name().replace('_', " ")
+    );
 }
 
 /// A semaphore slot that a blocking job carries to its thread.

@@ -128,7 +128,7 @@ where
     // Its guard ends the logical call if the caller drops it mid-attempt;
     // after a failure, `call_retrying` takes the call over.
     let first = matches!(success, Outcome::SuccessFirstTry);
-    attempt_steps!(&*dep, p, site, body, timeout, success, record, first_of_retried: first,
+    attempt_steps!(&*dep, p, site, body, timeout, success, record, first_of_retried: first, attempt: 1,
         |refused| return Err(FirstFailure { failure: Failure::Policy(refused), started }),
         |result| result.map_err(|error| FirstFailure { failure: Failure::Body(error), started }))
 }
@@ -178,7 +178,7 @@ where
     // attempt's timer code has `call_first` as its one caller and inlines
     // there, as a site without retries does (callgrind: 30 instructions).
     #[allow(clippy::redundant_async_block)] // the new type is the point
-    let run = move |timeout, success| {
+    let run = move |timeout, success, number| {
         let body = make();
         attempt(
             d,
@@ -188,6 +188,7 @@ where
             timeout,
             success,
             record,
+            number,
         )
     };
     after_failure(
@@ -223,8 +224,8 @@ where
     };
     let d = &dep;
     let p = dep.policies();
-    retry_loop(d, p, &hooks, move |timeout, success| {
-        attempt_blocking(d, p, site, make(), timeout, success, record)
+    retry_loop(d, p, &hooks, move |timeout, success, number| {
+        attempt_blocking(d, p, site, make(), timeout, success, record, number)
     })
     .await
 }
@@ -249,8 +250,8 @@ where
     };
     let d = &dep;
     let p = dep.policies();
-    retry_loop(d, p, &hooks, move |timeout, success| {
-        attempt_on_pool(d, p, site, make(), timeout, success, record)
+    retry_loop(d, p, &hooks, move |timeout, success, number| {
+        attempt_on_pool(d, p, site, make(), timeout, success, record, number)
     })
     .await
 }
@@ -298,12 +299,12 @@ async fn retry_loop<T, E, A, AF>(
     mut attempt: A,
 ) -> Result<T, E>
 where
-    A: FnMut(Option<Duration>, Outcome) -> AF,
+    A: FnMut(Option<Duration>, Outcome, u32) -> AF,
     AF: Future<Output = Result<Result<T, E>, ResilienceError>>,
     E: CarriesResilienceError,
 {
     let Some(retry) = &p.retry else {
-        return flatten(attempt(p.config.call_timeout, Outcome::Success).await);
+        return flatten(attempt(p.config.call_timeout, Outcome::Success, 1).await);
     };
     let (deadline, timeout, shortened) = first_deadline(p, retry);
     let mut call = LogicalCall {
@@ -311,7 +312,7 @@ where
         retries: 0,
         done: false,
     };
-    let failure = match attempt(timeout, Outcome::SuccessFirstTry).await {
+    let failure = match attempt(timeout, Outcome::SuccessFirstTry, 1).await {
         Ok(Ok(value)) => {
             call.done = true;
             return Ok(value);
@@ -345,7 +346,7 @@ async fn after_failure<T, E, A, AF>(
     mut attempt: A,
 ) -> Result<T, E>
 where
-    A: FnMut(Option<Duration>, Outcome) -> AF,
+    A: FnMut(Option<Duration>, Outcome, u32) -> AF,
     AF: Future<Output = Result<Result<T, E>, ResilienceError>>,
     E: CarriesResilienceError,
 {
@@ -384,7 +385,7 @@ where
         bump(&retry.stats.retries);
         let timeout;
         (timeout, shortened) = attempt_timeout(p.config.call_timeout, deadline);
-        failure = match attempt(timeout, Outcome::Success).await {
+        failure = match attempt(timeout, Outcome::Success, call.retries + 1).await {
             Ok(Ok(value)) => {
                 call.succeeded();
                 return Ok(value);

@@ -23,14 +23,16 @@ pub(crate) enum Step<T> {
     Panicked(Box<dyn Any + Send>),
 }
 
-/// Polls `fut` to completion or timeout, catching panics. No timer is armed
-/// for a future that completes on its first poll; the timeout runs from the
-/// first time it is pending.
+/// Polls `fut` to completion or timeout, catching panics, each poll inside
+/// `span` when there is one. No timer is armed for a future that completes
+/// on its first poll; the timeout runs from the first time it is pending.
 pub(crate) async fn run_timed<F: Future>(
     mut fut: Pin<&mut F>,
     timeout: Option<Duration>,
+    span: Option<&tracing::Span>,
 ) -> Step<F::Output> {
-    if let Poll::Ready(step) = poll_fn(|cx| Poll::Ready(poll_caught(fut.as_mut(), cx))).await {
+    if let Poll::Ready(step) = poll_fn(|cx| Poll::Ready(poll_caught(fut.as_mut(), cx, span))).await
+    {
         return step;
     }
     // The first poll already registered the waker: start by waiting.
@@ -40,7 +42,7 @@ pub(crate) async fn run_timed<F: Future>(
             if std::mem::take(&mut first) {
                 return Poll::Pending;
             }
-            poll_caught(fut.as_mut(), cx)
+            poll_caught(fut.as_mut(), cx, span)
         })
         .await;
     };
@@ -48,7 +50,7 @@ pub(crate) async fn run_timed<F: Future>(
     let mut fallback = pin!(None);
     poll_fn(|cx| {
         if !std::mem::take(&mut first) {
-            if let Poll::Ready(step) = poll_caught(fut.as_mut(), cx) {
+            if let Poll::Ready(step) = poll_caught(fut.as_mut(), cx, span) {
                 return Poll::Ready(step);
             }
         }
@@ -86,9 +88,22 @@ fn poll_deadline(
     }
 }
 
+/// Enters `span` around the poll without a drop guard: the poll's panics
+/// are caught here, so the exit always runs, and no unwind path is added.
 #[inline]
-fn poll_caught<F: Future>(fut: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<Step<F::Output>> {
-    match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+fn poll_caught<F: Future>(
+    fut: Pin<&mut F>,
+    cx: &mut Context<'_>,
+    span: Option<&tracing::Span>,
+) -> Poll<Step<F::Output>> {
+    if let Some(span) = span {
+        crate::call::span::enter(span);
+    }
+    let polled = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+    if let Some(span) = span {
+        crate::call::span::exit(span);
+    }
+    match polled {
         Ok(Poll::Ready(out)) => Poll::Ready(Step::Done(out)),
         Ok(Poll::Pending) => Poll::Pending,
         Err(payload) => Poll::Ready(Step::Panicked(payload)),
