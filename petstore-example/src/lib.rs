@@ -9,6 +9,10 @@
 //! | `kafka_events` | [`events`] | `#[message_queue_call]` |
 //! | `ml_pet_advisor` | [`advisor`] | `#[api_call]`, thread pool |
 //!
+//! The gateway's read side, a charge's status, is a tower service stack
+//! with `ResilienceLayer` on a sixth dependency, `payment_lookup`
+//! ([`gateway::PaymentLookup`]).
+//!
 //! [`model`] holds the domain types, [`service`] the business operations, [`http`] the API and [`demo`]
 //! the scenarios `cargo run -p petstore-example` prints.
 

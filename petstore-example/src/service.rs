@@ -81,6 +81,9 @@ pub struct EventsQueued {
 pub struct OrderView {
     pub order: Order,
     pub source: &'static str,
+    /// What the gateway says of the order's charge now (`payment_lookup`);
+    /// `None` when it could not say, and then `degraded` says why.
+    pub payment_status: Option<crate::gateway::ChargeStatus>,
     pub degraded: Vec<String>,
 }
 
@@ -352,20 +355,29 @@ impl Petstore {
                     .and_then(|v| serde_json::from_value::<Order>(v["order"].clone()).ok())
             })
             .await;
-        if let Some(order) = cached {
-            return Ok(OrderView {
-                order,
-                source: "cache",
-                degraded,
-            });
-        }
-        let order = db::get_order(&self.db, id)
-            .await
-            .map_err(|e| ServiceError::at("load order", e))?
-            .ok_or_else(|| ServiceError::NotFound(format!("order {}", shown(id))))?;
+        let (order, source) = match cached {
+            Some(order) => (order, "cache"),
+            None => {
+                let order = db::get_order(&self.db, id)
+                    .await
+                    .map_err(|e| ServiceError::at("load order", e))?
+                    .ok_or_else(|| ServiceError::NotFound(format!("order {}", shown(id))))?;
+                (order, "database")
+            }
+        };
+        // The charge carries the order id as its key. A lookup that fails
+        // costs the answer one field, never the order.
+        let payment_status = match self.gateway.status(&order.id).await {
+            Ok(status) => Some(status),
+            Err(e) => {
+                degraded.push(format!("payment status: {}", e.reason()));
+                None
+            }
+        };
         Ok(OrderView {
             order,
-            source: "database",
+            source,
+            payment_status,
             degraded,
         })
     }

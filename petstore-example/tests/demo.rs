@@ -84,7 +84,7 @@ async fn the_demo_shows_true_numbers_for_every_scenario() {
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let deps = written["dependencies"].as_object().unwrap();
-    assert_eq!(deps.len(), 5);
+    assert_eq!(deps.len(), 6, "five dependencies and the payment lookup");
     for (name, d) in deps {
         if let Some(rate) = d["bulkhead"]["success_rate"].as_f64() {
             assert!((0.0..=1.0).contains(&rate), "{name}: {rate}");

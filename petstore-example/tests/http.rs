@@ -51,7 +51,11 @@ async fn reads_and_an_order_round_trip() {
     let snapshot = get(s.addr, "/health/resilience").await;
     assert_eq!(snapshot.status, 200);
     let deps = snapshot.body["dependencies"].as_object().unwrap();
-    assert_eq!(deps.len(), 5);
+    assert_eq!(deps.len(), 6);
+    assert_eq!(
+        fetched.body["payment_status"], "captured",
+        "the gateway's word on the charge, through payment_lookup"
+    );
     assert_eq!(
         deps["payment_gateway"]["bulkhead"]["successful_requests"],
         1

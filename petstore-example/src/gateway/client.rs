@@ -17,16 +17,28 @@ pub struct Payment {
 }
 
 /// A blocking HTTP/1.1 client for the gateway. Blocking on purpose: it runs
-/// on `payment_gateway`'s own thread pool.
+/// on `payment_gateway`'s own thread pool. Its read side, [`status`], is
+/// async, through a tower stack on `payment_lookup`.
+///
+/// [`status`]: GatewayClient::status
 #[derive(Clone, Debug)]
 pub struct GatewayClient {
     addr: SocketAddr,
+    lookup: super::PaymentLookup,
 }
 
 impl GatewayClient {
     /// A client for a gateway at `addr`.
     pub fn new(addr: SocketAddr) -> Self {
-        GatewayClient { addr }
+        GatewayClient {
+            addr,
+            lookup: super::PaymentLookup::new(addr),
+        }
+    }
+
+    /// What the gateway knows of the charge under `key` (`payment_lookup`).
+    pub async fn status(&self, key: &str) -> Result<super::ChargeStatus, DepError> {
+        self.lookup.status(key).await
     }
 
     fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), DepError> {

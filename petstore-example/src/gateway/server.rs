@@ -111,6 +111,7 @@ impl Gateway {
         });
         let app = Router::new()
             .route("/charges", post(charge_handler))
+            .route("/charges/{key}", get(status_handler))
             .route("/charges/{key}/void", post(void_handler))
             .route("/stats", get(stats_handler))
             .route("/faults", post(fault_handler))
@@ -261,6 +262,34 @@ async fn void_handler(State(sim): State<Arc<Sim>>, Path(key): Path<String>) -> R
     };
     charges.insert(key, next);
     (StatusCode::OK, Json(json!({"status": status})))
+}
+
+/// What the gateway knows of the charge under `key`.
+async fn status_handler(State(sim): State<Arc<Sim>>, Path(key): Path<String>) -> Reply {
+    if let Some(reply) = fault(&sim, false).await {
+        return reply;
+    }
+    let charges = sim.charges.lock().unwrap();
+    match charges.get(&key) {
+        Some(Charge::Captured {
+            payment_id,
+            amount_cents,
+        }) => (
+            StatusCode::OK,
+            Json(
+                json!({"status": "captured", "payment_id": payment_id, "amount_cents": amount_cents}),
+            ),
+        ),
+        Some(Charge::Refunded { payment_id }) => (
+            StatusCode::OK,
+            Json(json!({"status": "refunded", "payment_id": payment_id})),
+        ),
+        Some(Charge::Voided) => (StatusCode::OK, Json(json!({"status": "voided"}))),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no charge with this key"})),
+        ),
+    }
 }
 
 async fn stats_handler(State(sim): State<Arc<Sim>>) -> Json<Value> {

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Short timings so fault tests finish quickly.
-pub const FAST: [(&str, &str, f64); 6] = [
+pub const FAST: [(&str, &str, f64); 7] = [
+    ("payment_lookup", "timeout_seconds", 0.3),
     ("petstore_database", "timeout_seconds", 0.5),
     ("petstore_database", "max_wait_seconds", 0.0),
     ("payment_gateway", "timeout_seconds", 0.5),
