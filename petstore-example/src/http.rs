@@ -41,6 +41,7 @@ pub fn router_with(store: Petstore, admin: Option<crate::admin::Admin>) -> Route
         .route("/health", get(health))
         .route("/health/resilience", get(health_resilience))
         .route("/metrics", get(metrics))
+        .route("/dashboard", get(dashboard))
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -232,6 +233,12 @@ async fn health() -> Response {
         Json(json!({"status": snapshot.status, "timestamp": snapshot.timestamp})),
     )
         .into_response()
+}
+
+/// One self-contained page (no build step, no CDN) that refreshes every
+/// second from `/health/resilience`.
+async fn dashboard() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("dashboard.html"))
 }
 
 /// The Prometheus exposition of the runtime in force.

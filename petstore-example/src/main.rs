@@ -98,9 +98,13 @@ async fn run_demo(mut args: Args) -> Result<(), String> {
         });
     let seed = args.number("--seed", None, 42u64)?;
     args.done()?;
+    // With --json, stdout is the one JSON document; the scenario headings
+    // still go to stderr as progress, since the run takes several seconds.
     let report = demo::run(seed, health_out, |line| {
         if !json {
             println!("{line}");
+        } else if line.trim_start().starts_with(|c: char| c.is_ascii_digit()) {
+            eprintln!("{}", line.trim());
         }
     })
     .await?;

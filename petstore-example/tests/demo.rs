@@ -199,6 +199,14 @@ fn the_default_command_with_json_prints_the_report_and_writes_the_snapshot() {
     );
     let report: serde_json::Value =
         serde_json::from_slice(&run.stdout).expect("stdout is one JSON document");
+    let progress = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        progress
+            .lines()
+            .any(|l| l.starts_with("1. Basic operations"))
+            && progress.lines().any(|l| l.starts_with("8. Live reload")),
+        "one progress line per scenario on stderr: {progress}"
+    );
     assert_eq!(report["bulkhead"]["admitted"], 10);
     assert_eq!(report["bulkhead"]["rejected"], 5);
     assert_eq!(report["circuit_breaker"]["probe"]["state"], "closed");
