@@ -32,70 +32,70 @@ struct Families {
 
 impl Families {
     fn registered(registry: &mut Registry) -> Families {
-        let f = Families {
-            calls: Family::default(),
-            in_flight: Family::default(),
-            capacity: Family::default(),
-            queue_depth: Family::default(),
-            state: Family::default(),
-            transitions: Family::default(),
-            failure_rate: Family::default(),
-            retry_calls: Family::default(),
-            retries: Family::default(),
-            rate_limit_permits: Family::default(),
-        };
-        registry.register(
-            "resilience_calls",
-            "Attempts by outcome, each counted once (the snapshot's bulkhead counters)",
-            f.calls.clone(),
-        );
-        registry.register(
-            "resilience_bulkhead_in_flight",
-            "Calls holding a slot now; for a thread pool, running plus queued jobs",
-            f.in_flight.clone(),
-        );
-        registry.register(
-            "resilience_bulkhead_capacity",
-            "Slots: max_concurrent, or a thread pool's workers plus queue places",
-            f.capacity.clone(),
-        );
-        registry.register(
-            "resilience_thread_pool_queue_depth",
-            "Jobs waiting for a worker of a thread-pool dependency",
-            f.queue_depth.clone(),
-        );
-        registry.register(
-            "resilience_circuit_breaker_state",
-            "1 for the breaker's current state, 0 for the others",
-            f.state.clone(),
-        );
-        registry.register(
-            "resilience_circuit_breaker_transitions",
-            "Breaker state changes, by from and to",
-            f.transitions.clone(),
-        );
-        registry.register(
-            "resilience_circuit_breaker_failure_rate",
-            "Failure rate over the breaker's window, once it holds its minimum calls",
-            f.failure_rate.clone(),
-        );
-        registry.register(
-            "resilience_retry_calls",
-            "Logical calls of idempotent sites, by how they ended",
-            f.retry_calls.clone(),
-        );
-        registry.register(
-            "resilience_retries",
-            "Extra attempts made by retries",
-            f.retries.clone(),
-        );
-        registry.register(
-            "resilience_rate_limiter_available_permits",
-            "Calls that could start now without waiting for the rate limiter",
-            f.rate_limit_permits.clone(),
-        );
-        f
+        Families {
+            calls: add(
+                registry,
+                "resilience_calls",
+                "Attempts by outcome, each counted once (the snapshot's bulkhead counters)",
+            ),
+            in_flight: add(
+                registry,
+                "resilience_bulkhead_in_flight",
+                "Calls holding a slot now; for a thread pool, running plus queued jobs",
+            ),
+            capacity: add(
+                registry,
+                "resilience_bulkhead_capacity",
+                "Slots: max_concurrent, or a thread pool's workers plus queue places",
+            ),
+            queue_depth: add(
+                registry,
+                "resilience_thread_pool_queue_depth",
+                "Jobs waiting for a worker of a thread-pool dependency",
+            ),
+            state: add(
+                registry,
+                "resilience_circuit_breaker_state",
+                "1 for the breaker's current state, 0 for the others",
+            ),
+            transitions: add(
+                registry,
+                "resilience_circuit_breaker_transitions",
+                "Breaker state changes, by from and to",
+            ),
+            failure_rate: add(
+                registry,
+                "resilience_circuit_breaker_failure_rate",
+                "Failure rate over the breaker's window, once it holds its minimum calls",
+            ),
+            retry_calls: add(
+                registry,
+                "resilience_retry_calls",
+                "Logical calls of idempotent sites, by how they ended",
+            ),
+            retries: add(
+                registry,
+                "resilience_retries",
+                "Extra attempts made by retries",
+            ),
+            rate_limit_permits: add(
+                registry,
+                "resilience_rate_limiter_available_permits",
+                "Calls that could start now without waiting for the rate limiter",
+            ),
+        }
     }
+}
+
+/// A metric registered under `name`, to set before encoding.
+fn add<M: Default + Clone + prometheus_client::registry::Metric>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// The exposition of `snapshot`, with each breaker's transition counts read

@@ -2,7 +2,7 @@
 //! are in flight; the calls finish, the next burst meets the new limit, and
 //! the breakers and counters carry over.
 
-use super::scenarios::quiesce;
+use super::scenarios::{quiesce, slow_reads, Burst};
 use super::*;
 
 /// What the reload scenario saw.
@@ -97,22 +97,11 @@ pub(super) async fn live_reload(
     ));
 
     let burst: usize = 15;
-    let calls = (0..burst).map(|i| {
-        let db = store.db.clone();
-        async move { db::get_pet(&db, 1 + (i % 12) as i64).await }
-    });
-    let results = join_all(calls).await;
-    store.db.inject_latency(Duration::ZERO);
-    let burst_rejected = results
-        .iter()
-        .filter(|r| {
-            matches!(
-                r,
-                Err(DepError::Resilience(ResilienceError::Rejected { .. }))
-            )
-        })
-        .count();
-    let burst_admitted = results.len() - burst_rejected;
+    let Burst {
+        admitted: burst_admitted,
+        rejected: burst_rejected,
+        ..
+    } = slow_reads(store, burst).await;
     say(format!(
         "   the next burst of {burst}: {burst_admitted} admitted, {burst_rejected} rejected: the new limit"
     ));

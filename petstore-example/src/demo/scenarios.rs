@@ -75,24 +75,11 @@ pub(super) async fn bulkhead(
     say("\n2. Bulkhead isolation: 15 concurrent database reads against a limit of 10".into());
     // The order's event is relayed first: the relay's reads share this bulkhead.
     quiesce(store, rt).await?;
-    store.db.inject_latency(Duration::from_millis(300));
-    let calls = (0..15).map(|i| {
-        let db = store.db.clone();
-        async move { db::get_pet(&db, 1 + i % 12).await }
-    });
-    let results = join_all(calls).await;
-    store.db.inject_latency(Duration::ZERO);
-    let admitted_succeeded = results.iter().filter(|r| matches!(r, Ok(Some(_)))).count();
-    let rejected = results
-        .iter()
-        .filter(|r| {
-            matches!(
-                r,
-                Err(DepError::Resilience(ResilienceError::Rejected { .. }))
-            )
-        })
-        .count();
-    let admitted = results.len() - rejected;
+    let Burst {
+        admitted,
+        succeeded: admitted_succeeded,
+        rejected,
+    } = slow_reads(store, 15).await;
     let db_health = rt.health_snapshot().dependencies["petstore_database"].clone();
     let db_breaker = db_health.circuit_breaker.clone().expect("database breaker");
     say(format!("   admitted: {admitted}, of which succeeded: {admitted_succeeded}; rejected at once: {rejected}"));
@@ -107,7 +94,7 @@ pub(super) async fn bulkhead(
         db_breaker.failure_threshold
     ));
     Ok(BulkheadScenario {
-        concurrent_calls: results.len(),
+        concurrent_calls: 15,
         limit: db_health.bulkhead.max_concurrent.unwrap_or_default(),
         admitted,
         admitted_succeeded,
@@ -115,6 +102,39 @@ pub(super) async fn bulkhead(
         breaker_state: db_breaker.state,
         breaker_failures: db_breaker.failure_count,
     })
+}
+
+/// What a burst of concurrent reads met.
+pub(super) struct Burst {
+    pub admitted: usize,
+    /// Admitted reads that found their pet.
+    pub succeeded: usize,
+    pub rejected: usize,
+}
+
+/// `n` concurrent database reads, each slowed to 300 ms so they overlap.
+pub(super) async fn slow_reads(store: &Petstore, n: usize) -> Burst {
+    store.db.inject_latency(Duration::from_millis(300));
+    let calls = (0..n).map(|i| {
+        let db = store.db.clone();
+        async move { db::get_pet(&db, 1 + (i % 12) as i64).await }
+    });
+    let results = join_all(calls).await;
+    store.db.inject_latency(Duration::ZERO);
+    let rejected = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Err(DepError::Resilience(ResilienceError::Rejected { .. }))
+            )
+        })
+        .count();
+    Burst {
+        admitted: results.len() - rejected,
+        succeeded: results.iter().filter(|r| matches!(r, Ok(Some(_)))).count(),
+        rejected,
+    }
 }
 
 /// Scenario 3, the circuit breaker: declined payments open it, a call is
