@@ -79,7 +79,7 @@ async fn defaults_before_init_then_the_configured_runtime_which_is_never_replace
     );
     assert_eq!(get_pet(2).await, Ok(2));
     let after = resilience_runtime::health_snapshot();
-    assert_eq!(after.dependencies.len(), 5, "the configured runtime");
+    assert_eq!(after.dependencies.len(), 6, "the configured runtime");
     assert_eq!(after.source, ConfigSource::Global);
     assert_eq!(rt.health_snapshot().source, ConfigSource::Global);
     let json = serde_json::to_value(&after).unwrap();

@@ -34,6 +34,7 @@ fn project_config_encodes_the_seed_figures() {
             "kafka_events",
             "ml_pet_advisor",
             "payment_gateway",
+            "payment_lookup",
             "petstore_database",
             "redis_cache"
         ]
@@ -62,6 +63,19 @@ fn project_config_encodes_the_seed_figures() {
     );
     assert_eq!(pay.call_timeout, Some(secs(15.0)));
     assert_eq!(pay.circuit_breaker.unwrap().failure_threshold, 3);
+
+    // The gateway's read side, through a tower stack: a semaphore, since a
+    // tower service runs in the caller's task.
+    let lookup = dep(&c, "payment_lookup");
+    assert!(matches!(
+        lookup.bulkhead,
+        BulkheadConfig::Semaphore {
+            max_concurrent: 20,
+            ..
+        }
+    ));
+    assert_eq!(lookup.call_timeout, Some(secs(2.0)));
+    assert!(!lookup.critical);
 
     let cache = dep(&c, "redis_cache");
     assert_eq!(
