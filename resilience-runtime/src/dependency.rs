@@ -26,14 +26,8 @@ pub(crate) struct Dependency {
     /// Set when some site declares a fallback.
     pub fallback: Option<FallbackStats>,
     pub stats: Stats,
-    pub flags: SiteFlags,
-    /// The retry counters, kept across reloads that drop and restore retries.
-    retry_stats: Arc<RetryStats>,
-    /// A test's pending injections, kept across reloads.
-    injected: Arc<Injected>,
-    /// What every breaker this dependency has had shares: its name, where
-    /// it announces transitions, and their counts.
-    pub breaker_watch: Arc<Watch>,
+    /// What each generation of policies is built with.
+    pub kept: Kept,
     policies: Live<Policies>,
 }
 
@@ -51,18 +45,68 @@ pub(crate) struct Policies {
     pub faults: Option<Box<Faults>>,
 }
 
+/// What outlives every generation of a dependency's policies.
+pub(crate) struct Kept {
+    flags: SiteFlags,
+    /// The retry counters, kept across reloads that drop and restore retries.
+    retry_stats: Arc<RetryStats>,
+    /// A test's pending injections.
+    injected: Arc<Injected>,
+    /// What every breaker this dependency has had shares: its name, where
+    /// it announces transitions, and their counts.
+    pub breaker_watch: Arc<Watch>,
+}
+
+impl Kept {
+    /// The policies `config` asks for, going on from `old`'s state where
+    /// there is one; and whether the breaker had to start afresh (its window
+    /// changed shape).
+    fn policies(
+        &self,
+        config: DependencyConfig,
+        old: Option<&Policies>,
+        shared: &Shared,
+    ) -> (Policies, bool) {
+        let mut restarted = false;
+        let breaker = config
+            .circuit_breaker
+            .map(|c| match old.and_then(|o| o.breaker.as_ref()) {
+                Some(b) => {
+                    let (b, kept) = b.retuned(c);
+                    restarted = !kept;
+                    b
+                }
+                None => CircuitBreaker::watched(c, Arc::clone(&self.breaker_watch)),
+            });
+        let rate_limiter =
+            config
+                .rate_limit
+                .map(|r| match old.and_then(|o| o.rate_limiter.as_ref()) {
+                    Some(l) => l.retuned(r, &config.name, shared),
+                    None => RateLimiter::new(r, &config.name, shared),
+                });
+        let retry = config.retry.filter(|_| self.flags.idempotent).map(|r| {
+            match old.and_then(|o| o.retry.as_ref()) {
+                Some(retry) => retry.retuned(r),
+                None => Retry::new(r, Arc::clone(&self.retry_stats)),
+            }
+        });
+        let policies = Policies {
+            breaker,
+            rate_limiter,
+            retry,
+            faults: Faults::new(config.chaos, &self.injected),
+            config,
+        };
+        (policies, restarted)
+    }
+}
+
 /// What the annotated sites of one dependency declare.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SiteFlags {
     pub idempotent: bool,
     pub fallback: bool,
-}
-
-/// What a reload did to one dependency's live state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Retuned {
-    /// The breaker started afresh, closed: its window changed shape.
-    pub breaker_restarted: bool,
 }
 
 impl Dependency {
@@ -73,23 +117,13 @@ impl Dependency {
         shared: &Shared,
         events: &Arc<Events>,
     ) -> Self {
-        let retry_stats = Arc::new(RetryStats::default());
-        let injected = Arc::new(Injected::default());
-        let breaker_watch = Arc::new(Watch::new(&config.name, Arc::clone(events)));
-        let policies = Policies {
-            breaker: config
-                .circuit_breaker
-                .map(|c| CircuitBreaker::watched(c, Arc::clone(&breaker_watch))),
-            rate_limiter: config
-                .rate_limit
-                .map(|r| RateLimiter::new(r, &config.name, shared)),
-            retry: config
-                .retry
-                .filter(|_| flags.idempotent)
-                .map(|r| Retry::new(r, Arc::clone(&retry_stats))),
-            faults: Faults::new(config.chaos, &injected),
-            config,
+        let kept = Kept {
+            flags,
+            retry_stats: Arc::new(RetryStats::default()),
+            injected: Arc::new(Injected::default()),
+            breaker_watch: Arc::new(Watch::new(&config.name, Arc::clone(events))),
         };
+        let (policies, _) = kept.policies(config, None, shared);
         Dependency {
             name: policies.config.name.clone(),
             bulkhead: Bulkhead::new(&policies.config.name, policies.config.bulkhead),
@@ -97,10 +131,7 @@ impl Dependency {
             stats: Stats::default(),
             later_operations: Default::default(),
             operations,
-            flags,
-            retry_stats,
-            injected,
-            breaker_watch,
+            kept,
             policies: Live::new(policies),
         }
     }
@@ -108,7 +139,7 @@ impl Dependency {
     /// A test's pending injections (feature `testing`).
     #[cfg(feature = "testing")]
     pub(crate) fn injected(&self) -> &Injected {
-        &self.injected
+        &self.kept.injected
     }
 
     /// The policies in force. One atomic load; a call takes them once.
@@ -117,41 +148,16 @@ impl Dependency {
         self.policies.get()
     }
 
-    /// Puts `config` in force for every call that starts from now on. The
-    /// caller has checked that the bulkhead's type is unchanged; counters,
-    /// in-flight calls, the breaker's state (when its window keeps its shape)
-    /// and the rate limiter's turns carry over.
-    pub(crate) fn retune(&self, config: DependencyConfig, shared: &Shared) -> Retuned {
-        let old = self.policies();
-        let mut retuned = Retuned::default();
-        let breaker = config.circuit_breaker.map(|c| match &old.breaker {
-            Some(b) => {
-                let (b, kept) = b.retuned(c);
-                retuned.breaker_restarted = !kept;
-                b
-            }
-            None => CircuitBreaker::watched(c, Arc::clone(&self.breaker_watch)),
-        });
-        let rate_limiter = config.rate_limit.map(|r| match &old.rate_limiter {
-            Some(l) => l.retuned(r, &config.name, shared),
-            None => RateLimiter::new(r, &config.name, shared),
-        });
-        let retry = config
-            .retry
-            .filter(|_| self.flags.idempotent)
-            .map(|r| match &old.retry {
-                Some(retry) => retry.retuned(r),
-                None => Retry::new(r, Arc::clone(&self.retry_stats)),
-            });
-        self.bulkhead.resize(config.bulkhead);
-        self.policies.replace(Policies {
-            breaker,
-            rate_limiter,
-            retry,
-            faults: Faults::new(config.chaos, &self.injected),
-            config,
-        });
-        retuned
+    /// Puts `config` in force for every call that starts from now on, and
+    /// says whether the breaker had to start afresh. The caller has checked
+    /// that the bulkhead's type is unchanged; counters, in-flight calls, the
+    /// breaker's state (when its window keeps its shape) and the rate
+    /// limiter's turns carry over.
+    pub(crate) fn retune(&self, config: DependencyConfig, shared: &Shared) -> bool {
+        let (next, restarted) = self.kept.policies(config, Some(self.policies()), shared);
+        self.bulkhead.resize(next.config.bulkhead);
+        self.policies.replace(next);
+        restarted
     }
 }
 

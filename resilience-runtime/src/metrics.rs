@@ -150,7 +150,7 @@ pub(crate) fn render<'a>(
             }
             for from in BreakerState::ALL {
                 for to in BreakerState::ALL {
-                    let n = dep.breaker_watch.count(from, to);
+                    let n = dep.kept.breaker_watch.count(from, to);
                     if n > 0 {
                         let mut labels = with("from", from.as_str());
                         labels.push(("to", to.as_str().to_owned()));

@@ -301,7 +301,7 @@ impl Runtime {
                         });
                     }
                     if !changes.is_empty() {
-                        if dep.retune(cfg, &backend.shared).breaker_restarted {
+                        if dep.retune(cfg, &backend.shared) {
                             report.breakers_restarted.push(name.clone());
                         }
                         report.changed.insert(name.clone(), changes);
