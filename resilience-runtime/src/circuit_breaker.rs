@@ -460,6 +460,9 @@ impl CircuitBreaker {
                 0
             };
             self.core.reopens.store(reopens, Ordering::Relaxed);
+            // A test that paused its clock after this breaker was made must
+            // see it reopen exactly on that clock.
+            crate::clock::notice_pause();
             let until = self
                 .now()
                 .saturating_add(self.open_time(reopens).as_nanos() as u64);

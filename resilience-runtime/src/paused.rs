@@ -41,7 +41,14 @@ pub(crate) fn hold_if_paused() -> Option<(ClockHold, ClockHold)> {
 /// reads with no await between them, a running one moves (its resolution is
 /// a nanosecond). Were a running clock ever to read the same twice, the
 /// cost is one needless hold, not a wrong answer.
+///
+/// A paused clock, once seen, turns every policy clock to tokio's
+/// ([`crate::clock::follow_tokio`]).
 pub(crate) fn clock_is_paused() -> bool {
     let first = tokio::time::Instant::now();
-    first == tokio::time::Instant::now()
+    let paused = first == tokio::time::Instant::now();
+    if paused {
+        crate::clock::follow_tokio();
+    }
+    paused
 }

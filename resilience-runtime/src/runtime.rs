@@ -370,7 +370,13 @@ impl Runtime {
     /// #     .block_on(each_test_has_its_own_counters());
     /// ```
     pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
-        CURRENT.scope(self.clone(), future)
+        let scoped = CURRENT.scope(self.clone(), future);
+        async move {
+            // A runtime built outside a test's paused tokio runtime must
+            // still time its calls on that paused clock.
+            crate::clock::notice_pause();
+            scoped.await
+        }
     }
 
     /// The runtime in force for the current task: the innermost

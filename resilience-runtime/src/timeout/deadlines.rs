@@ -129,7 +129,7 @@ impl Deadlines {
             runtime: handle.id(),
             handle: handle.clone(),
             may_pause: handle.runtime_flavor() == RuntimeFlavor::CurrentThread,
-            clock: Clock::new(),
+            clock: Clock::exact(),
             pages: (0..MAX_PAGES)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
