@@ -346,8 +346,8 @@ pub use retry::{Backoff, Jitter, RetryConfig, RetryOn};
 pub use runtime::Runtime;
 pub use snapshot::{
     BreakerHealth, BulkheadHealth, BulkheadType, ChaosHealth, ConfigSource, DependencyHealth,
-    DependencyStatus, FallbackHealth, HealthSnapshot, OverallStatus, RateLimitBackend,
-    RateLimitScopeName, RateLimiterHealth, RetryHealth,
+    DependencyStatus, FallbackHealth, HealthSnapshot, LatencyHealth, OverallStatus,
+    RateLimitBackend, RateLimitScopeName, RateLimiterHealth, RetryHealth,
 };
 
 use std::path::Path;

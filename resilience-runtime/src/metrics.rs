@@ -6,19 +6,24 @@
 
 use crate::dependency::Dependency;
 use crate::snapshot::{BulkheadType, DependencyHealth, HealthSnapshot};
+use crate::stats::histogram::{Tally, BOUNDS_NS, BUCKETS};
+use crate::stats::{Outcome, OUTCOMES};
 use crate::BreakerState;
 use prometheus_client::encoding::prometheus_text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 type Labels = Vec<(&'static str, String)>;
 
 /// The families, registered once per rendering.
 struct Families {
     calls: Family<Labels, Counter>,
+    durations: Family<Labels, Durations>,
     in_flight: Family<Labels, Gauge>,
     capacity: Family<Labels, Gauge>,
     queue_depth: Family<Labels, Gauge>,
@@ -37,6 +42,12 @@ impl Families {
                 registry,
                 "resilience_calls",
                 "Attempts by outcome, each counted once (the snapshot's bulkhead counters)",
+            ),
+            durations: add(
+                registry,
+                "resilience_call_duration_seconds",
+                "Attempts by outcome and duration, from passing the breaker to the end; \
+                 the count equals resilience_calls_total",
             ),
             in_flight: add(
                 registry,
@@ -122,16 +133,16 @@ pub(crate) fn render<'a>(
             labels
         };
         let b = &h.bulkhead;
-        for (outcome, n) in [
-            ("successful", b.successful_requests),
-            ("failed", b.failed_requests),
-            ("timed_out", b.timed_out_requests),
-            ("rejected", b.rejected_requests),
-            ("short_circuited", b.short_circuited_requests),
-            ("cancelled", b.cancelled_requests),
-            ("rate_limited", b.rate_limited_requests),
-        ] {
-            f.calls.get_or_create(&with("outcome", outcome)).inc_by(n);
+        // Both the counter and the histogram come from this one read, so
+        // they agree even while calls run.
+        let histogram = dep.stats.histogram();
+        for outcome in OUTCOME_NAMES {
+            let merged = merge(&histogram, outcome);
+            let labels = with("outcome", outcome);
+            f.calls
+                .get_or_create(&labels)
+                .inc_by(merged.iter().map(|t| t.count).sum());
+            f.durations.get_or_create(&labels).set(merged);
         }
         f.in_flight
             .get_or_create(&base())
@@ -183,6 +194,69 @@ pub(crate) fn render<'a>(
     let mut out = String::new();
     encode(&mut out, &registry).expect("writing to a String cannot fail");
     out
+}
+
+/// The `outcome` labels, each the union of the `Outcome`s of that name.
+const OUTCOME_NAMES: [&str; 7] = [
+    "successful",
+    "failed",
+    "timed_out",
+    "rejected",
+    "short_circuited",
+    "cancelled",
+    "rate_limited",
+];
+
+/// The buckets of every `Outcome` called `name`.
+fn merge(histogram: &[[Tally; BUCKETS]; OUTCOMES], name: &str) -> [Tally; BUCKETS] {
+    let mut merged = [Tally::default(); BUCKETS];
+    for (i, buckets) in histogram.iter().enumerate() {
+        if Outcome::ALL[i].name() == name {
+            for (m, t) in merged.iter_mut().zip(buckets) {
+                m.count += t.count;
+                m.sum_ns += t.sum_ns;
+            }
+        }
+    }
+    merged
+}
+
+/// A histogram read from a dependency's cells, to encode as it is.
+#[derive(Clone, Default, Debug)]
+struct Durations(Arc<Mutex<[Tally; BUCKETS]>>);
+
+impl Durations {
+    fn set(&self, tallies: [Tally; BUCKETS]) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = tallies;
+    }
+}
+
+impl prometheus_client::metrics::TypedMetric for Durations {
+    const TYPE: prometheus_client::metrics::MetricType =
+        prometheus_client::metrics::MetricType::Histogram;
+}
+
+impl EncodeMetric for Durations {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let tallies = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let buckets: Vec<(f64, u64)> = tallies
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let bound = BOUNDS_NS
+                    .get(i)
+                    .map_or(f64::INFINITY, |&ns| ns as f64 / 1e9);
+                (bound, t.count)
+            })
+            .collect();
+        let count = tallies.iter().map(|t| t.count).sum();
+        let sum_ns: u64 = tallies.iter().map(|t| t.sum_ns).sum();
+        encoder.encode_histogram::<NoLabelSet>(sum_ns as f64 / 1e9, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Histogram
+    }
 }
 
 /// What `resilience_bulkhead_capacity` reports.

@@ -115,6 +115,45 @@ pub struct DependencyHealth {
     /// Its chaos settings; absent when it has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chaos: Option<ChaosHealth>,
+    /// How long its calls took over the last minute; `null` when none
+    /// finished in it.
+    pub latency: Option<LatencyHealth>,
+}
+
+/// Durations of a dependency's calls that ran to an end (succeeded, failed
+/// or timed out) in the last `window_seconds`, from the moment the call
+/// passed its breaker to its end, waits for a turn or a slot included.
+///
+/// The window moves in 5 s steps, so it holds between 55 and 60 s of calls.
+/// Percentiles are read off the duration buckets of
+/// `resilience_call_duration_seconds` (interpolated inside a bucket, as
+/// Prometheus's `histogram_quantile` does, and never above `max_ms`);
+/// `max_ms` is exact.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[non_exhaustive]
+pub struct LatencyHealth {
+    /// The median, in milliseconds.
+    pub p50_ms: f64,
+    /// The 99th percentile, in milliseconds.
+    pub p99_ms: f64,
+    /// The slowest call, in milliseconds.
+    pub max_ms: f64,
+    /// The window's length: 60.
+    pub window_seconds: u32,
+}
+
+impl LatencyHealth {
+    fn of(latency: crate::stats::window::Latency) -> Self {
+        // Microsecond precision is plenty for a figure in milliseconds.
+        let ms = |ns: u64| (ns as f64 / 1_000.0).round() / 1_000.0;
+        LatencyHealth {
+            p50_ms: ms(latency.p50_ns),
+            p99_ms: ms(latency.p99_ns),
+            max_ms: ms(latency.max_ns),
+            window_seconds: (crate::stats::window::SLICE_NS * crate::stats::window::SLICES
+                / 1_000_000_000) as u32,
+        }
+    }
 }
 
 /// A dependency's chaos settings, so nobody mistakes injected faults for
@@ -447,6 +486,7 @@ impl DependencyHealth {
                     latency_seconds: c.latency.as_secs_f64(),
                     seed: c.seed,
                 }),
+            latency: dep.stats.latency().map(LatencyHealth::of),
         }
     }
 }

@@ -152,7 +152,11 @@ fn parse(text: &str) -> BTreeMap<String, f64> {
         }
         let (series, value) = line.rsplit_once(' ').unwrap();
         let name = series.split('{').next().unwrap();
-        assert!(typed.contains(name), "{name} has no TYPE line before it");
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix).filter(|f| typed.contains(*f)))
+            .unwrap_or(name);
+        assert!(typed.contains(family), "{name} has no TYPE line before it");
         samples.insert(series.to_owned(), value.parse().unwrap());
     }
     samples
@@ -211,6 +215,27 @@ async fn the_exposition_agrees_with_the_snapshot_to_the_unit() {
             ],
             "{name}"
         );
+        for outcome in [
+            "successful",
+            "failed",
+            "timed_out",
+            "rejected",
+            "short_circuited",
+            "cancelled",
+            "rate_limited",
+        ] {
+            let series = |suffix: &str, extra: &str| {
+                metrics[&format!(
+                    r#"resilience_call_duration_seconds_{suffix}{{{labels},outcome="{outcome}"{extra}}}"#
+                )]
+            };
+            assert_eq!(
+                series("count", ""),
+                calls(outcome) as f64,
+                "{name} {outcome}: the histogram counts every call the counter does"
+            );
+            assert_eq!(series("bucket", r#",le="+Inf""#), calls(outcome) as f64);
+        }
         let gauge = |metric: &str| metrics[&format!("{metric}{{{labels}}}")];
         assert_eq!(
             gauge("resilience_bulkhead_in_flight"),

@@ -117,7 +117,8 @@ async fn the_snapshot_has_the_documented_shape_and_starts_idle() {
             },
             "retry": null,
             "fallback": null,
-            "rate_limiter": null
+            "rate_limiter": null,
+            "latency": null
         })
     );
     let advisor = &json["dependencies"]["advisor"];

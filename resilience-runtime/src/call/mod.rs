@@ -503,6 +503,10 @@ pub(crate) struct Guard<'a> {
     /// The first attempt of a call that may retry: if it is dropped, its
     /// logical call ends here too, as failed without retry.
     first_of_retried: bool,
+    /// When the attempt began (past the breaker), on the policy clock: its
+    /// duration in the histogram runs from here, waits for a turn or a slot
+    /// included, as its caller sees it.
+    began: u64,
 }
 
 impl<'a> Guard<'a> {
@@ -518,7 +522,7 @@ impl<'a> Guard<'a> {
             Some(breaker) => match breaker.try_acquire() {
                 Ok(ticket) => Some(ticket),
                 Err(retry_after) => {
-                    dep.stats.record(Outcome::ShortCircuited);
+                    dep.stats.record_refused(Outcome::ShortCircuited);
                     refused(span, Outcome::ShortCircuited, site);
                     return Err(ResilienceError::CircuitOpen {
                         dependency: site.dependency,
@@ -538,6 +542,7 @@ impl<'a> Guard<'a> {
             done: false,
             started: NOT_TIMED,
             first_of_retried: false,
+            began: crate::clock::fast_now(),
         })
     }
 
@@ -560,7 +565,7 @@ impl<'a> Guard<'a> {
     #[inline]
     fn finish(&mut self, outcome: Outcome) {
         self.done = true;
-        self.dep.stats.record(outcome);
+        self.dep.stats.record(outcome, self.began);
         span::record_outcome(self.span, outcome.name());
         if let (Some(breaker), Some(ticket)) = (&self.p.breaker, self.ticket) {
             let slow = || self.started != NOT_TIMED && breaker.is_slow(self.started);

@@ -4,23 +4,50 @@
 //! The counters are striped: each thread adds to its own cache-line-sized
 //! shard, and a read sums the shards. Threads calling one dependency then
 //! share no counter line; the sums stay exact.
+//!
+//! A counter is a histogram: each outcome has a cell per duration bucket
+//! (`histogram.rs`), and a call adds to one cell, once. An outcome's count
+//! is the sum of its cells, so the histogram's count equals it by
+//! construction. `window.rs` turns the same cells into the last minute's
+//! latency.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) mod histogram;
+pub(crate) mod window;
 
-const SHARDS: usize = 8;
+use histogram::{Cells, Drained, Tally, BUCKETS};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use window::{Buckets, Latency, Window};
 
-/// One thread's counters, on a line of its own.
+/// Shards each written by one thread only: the first threads to count get
+/// one each, and add with a plain load and store, no atomic
+/// read-modify-write (a third of an uncontended call's cost went to those).
+const OWNED: usize = 8;
+/// Shards the later threads take in turn, adding atomically.
+const SHARED: usize = 8;
+const SHARDS: usize = OWNED + SHARED;
+/// How many `Outcome`s there are.
+pub(crate) const OUTCOMES: usize = 9;
+
+/// One thread's cells, apart from other threads' lines.
 #[derive(Default)]
 #[repr(align(128))]
-struct Shard([AtomicU64; 9]);
+struct Shard([Cells; OUTCOMES]);
 
-/// Which shard this thread adds to: threads take shards in turn.
-fn shard_index() -> usize {
+/// This thread's shard, and whether it alone writes it.
+#[inline]
+fn shard_of_thread() -> (usize, bool) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        static SHARD: (usize, bool) = {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            if n < OWNED {
+                (n, true)
+            } else {
+                (OWNED + n % SHARED, false)
+            }
+        };
     }
-    INDEX.with(|i| *i)
+    SHARD.with(|s| *s)
 }
 
 /// How a call ended.
@@ -49,6 +76,40 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order of their `usize` values.
+    pub(crate) const ALL: [Outcome; OUTCOMES] = [
+        Outcome::Success,
+        Outcome::Failure,
+        Outcome::TimedOut,
+        Outcome::Rejected,
+        Outcome::ShortCircuited,
+        Outcome::Cancelled,
+        Outcome::SuccessFirstTry,
+        Outcome::FailureUnrecorded,
+        Outcome::RateLimited,
+    ];
+
+    /// The outcomes of calls that ran to an end: the latency figures'.
+    pub(crate) const FINISHED: [Outcome; 5] = [
+        Outcome::Success,
+        Outcome::SuccessFirstTry,
+        Outcome::Failure,
+        Outcome::FailureUnrecorded,
+        Outcome::TimedOut,
+    ];
+
+    #[inline]
+    fn finished(self) -> bool {
+        matches!(
+            self,
+            Outcome::Success
+                | Outcome::SuccessFirstTry
+                | Outcome::Failure
+                | Outcome::FailureUnrecorded
+                | Outcome::TimedOut
+        )
+    }
+
     /// The name the snapshot's counter and the metrics give this outcome.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -67,6 +128,8 @@ impl Outcome {
 pub(crate) struct Stats {
     /// Indexed by `Outcome as usize`.
     shards: [Shard; SHARDS],
+    drained: Drained<OUTCOMES>,
+    window: Window,
     /// Failures and timeouts since the last success; feeds the health status.
     consecutive_failures: AtomicU32,
     /// Whether the latest admission attempt was refused for want of a slot.
@@ -91,8 +154,30 @@ pub(crate) struct Counts {
 }
 
 impl Stats {
+    /// Counts a call that began at `started` on the policy clock
+    /// ([`crate::clock::fast_now`]) and ends now.
     #[inline]
-    pub(crate) fn record(&self, outcome: Outcome) {
+    pub(crate) fn record(&self, outcome: Outcome, started: u64) {
+        let now = crate::clock::fast_now();
+        let nanos = now.saturating_sub(started);
+        if outcome.finished() {
+            if self.window.new_slice(now) {
+                self.window.note(now, || self.finished_counts());
+            }
+            self.window.slowest(now, nanos);
+        }
+        self.count(outcome, nanos);
+    }
+
+    /// Counts a call refused before it started, with no time spent (and no
+    /// clock read).
+    #[inline]
+    pub(crate) fn record_refused(&self, outcome: Outcome) {
+        self.count(outcome, 0);
+    }
+
+    #[inline]
+    fn count(&self, outcome: Outcome, nanos: u64) {
         match outcome {
             Outcome::Success | Outcome::SuccessFirstTry => clear(&self.consecutive_failures),
             Outcome::Failure | Outcome::TimedOut => {
@@ -104,7 +189,35 @@ impl Stats {
             | Outcome::FailureUnrecorded
             | Outcome::RateLimited => {}
         }
-        self.shards[shard_index()].0[outcome as usize].fetch_add(1, Ordering::Relaxed);
+        let (shard, owned) = shard_of_thread();
+        let cells = &self.shards[shard].0[outcome as usize];
+        let bucket = histogram::bucket(nanos);
+        if cells.add(bucket, nanos, owned) {
+            self.drained.drain(cells, outcome as usize, bucket);
+        }
+    }
+
+    /// Every outcome's duration buckets, summed over the shards.
+    pub(crate) fn histogram(&self) -> [[Tally; BUCKETS]; OUTCOMES] {
+        self.drained.read(self.shards.iter().map(|s| &s.0))
+    }
+
+    /// Calls that ran to an end (succeeded, failed, timed out), by bucket.
+    fn finished_counts(&self) -> Buckets {
+        let histogram = self.histogram();
+        std::array::from_fn(|b| {
+            Outcome::FINISHED
+                .iter()
+                .map(|&o| histogram[o as usize][b].count)
+                .sum()
+        })
+    }
+
+    /// The last minute's latency of calls that ran to an end; `None`
+    /// before any.
+    pub(crate) fn latency(&self) -> Option<Latency> {
+        self.window
+            .latency(crate::clock::fast_now(), &self.finished_counts())
     }
 
     /// A slot was granted: the dependency is no longer saturated.
@@ -116,12 +229,8 @@ impl Stats {
     }
 
     pub(crate) fn read(&self) -> Counts {
-        let get = |o: Outcome| {
-            self.shards
-                .iter()
-                .map(|s| s.0[o as usize].load(Ordering::Relaxed))
-                .sum()
-        };
+        let histogram = self.histogram();
+        let get = |o: Outcome| -> u64 { histogram[o as usize].iter().map(|t| t.count).sum() };
         Counts {
             successful: get(Outcome::Success) + get(Outcome::SuccessFirstTry),
             successful_first_try: get(Outcome::SuccessFirstTry),
