@@ -46,8 +46,8 @@ impl Families {
             durations: add(
                 registry,
                 "resilience_call_duration_seconds",
-                "Attempts by outcome and duration, from passing the breaker to the end; \
-                 the count equals resilience_calls_total",
+                "Attempts by outcome and duration, from passing the breaker to the end, \
+                 at sites whose calls wait (go pending); see README, How calls are timed",
             ),
             in_flight: add(
                 registry,
@@ -133,16 +133,18 @@ pub(crate) fn render<'a>(
             labels
         };
         let b = &h.bulkhead;
-        // Both the counter and the histogram come from this one read, so
-        // they agree even while calls run.
         let histogram = dep.stats.histogram();
+        let counts = dep.stats.counts();
         for outcome in OUTCOME_NAMES {
-            let merged = merge(&histogram, outcome);
             let labels = with("outcome", outcome);
-            f.calls
+            let calls = (0..OUTCOMES)
+                .filter(|&o| Outcome::ALL[o].name() == outcome)
+                .map(|o| counts[o])
+                .sum();
+            f.calls.get_or_create(&labels).inc_by(calls);
+            f.durations
                 .get_or_create(&labels)
-                .inc_by(merged.iter().map(|t| t.count).sum());
-            f.durations.get_or_create(&labels).set(merged);
+                .set(merge(&histogram, outcome));
         }
         f.in_flight
             .get_or_create(&base())

@@ -1,7 +1,10 @@
 //! How long calls take: the `resilience_call_duration_seconds` histogram
 //! and the snapshot's last-minute latency, on tokio's paused clock (exact
-//! durations), plus one call on the real clock whose body does CPU work
+//! durations), plus calls on the real clock whose body does CPU work
 //! before it ever awaits.
+//!
+//! A site's calls are timed once one of them has waited, so each test has
+//! sites of its own and starts with one call that waits and is not timed.
 
 use resilience_runtime::{database_call, Runtime};
 use resilience_tests::TestError;
@@ -20,8 +23,7 @@ resilience:
 ";
 
 /// Takes `millis` on tokio's clock, then succeeds or fails.
-#[database_call(dependency = "db")]
-async fn query(millis: u64, fail: bool) -> Result<u64, TestError> {
+async fn take(millis: u64, fail: bool) -> Result<u64, TestError> {
     sleep(Duration::from_millis(millis)).await;
     if fail {
         Err(TestError::Failed("no"))
@@ -30,14 +32,36 @@ async fn query(millis: u64, fail: bool) -> Result<u64, TestError> {
     }
 }
 
-/// Busy for `millis` of real time before it returns, never pending.
 #[database_call(dependency = "db")]
-async fn busy(millis: u64) -> Result<u64, TestError> {
+async fn query(millis: u64, fail: bool) -> Result<u64, TestError> {
+    take(millis, fail).await
+}
+
+#[database_call(dependency = "db")]
+async fn windowed(millis: u64) -> Result<u64, TestError> {
+    take(millis, false).await
+}
+
+/// Busy for `millis` of real time before it returns; waits first if asked.
+async fn work(millis: u64, wait_first: bool) -> Result<u64, TestError> {
+    if wait_first {
+        tokio::task::yield_now().await;
+    }
     let start = std::time::Instant::now();
     while start.elapsed() < Duration::from_millis(millis) {
         std::hint::spin_loop();
     }
     Ok(millis)
+}
+
+#[database_call(dependency = "db")]
+async fn busy(millis: u64, wait_first: bool) -> Result<u64, TestError> {
+    work(millis, wait_first).await
+}
+
+#[database_call(dependency = "db")]
+async fn never_waits(millis: u64) -> Result<u64, TestError> {
+    work(millis, false).await
 }
 
 /// `db`'s duration samples, as `series{le or nothing}` → value.
@@ -66,6 +90,12 @@ fn durations(rt: &Runtime, outcome: &str) -> BTreeMap<String, f64> {
 #[tokio::test(start_paused = true)]
 async fn each_call_lands_in_its_bucket_with_its_exact_duration() {
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    rt.scope(query(1, false)).await.unwrap();
+    assert_eq!(
+        durations(&rt, "successful")["count"],
+        0.0,
+        "the first wait is not timed"
+    );
     for millis in [3, 3, 40, 700] {
         assert_eq!(rt.scope(query(millis, false)).await, Ok(millis));
     }
@@ -119,11 +149,13 @@ async fn the_latency_window_forgets_calls_older_than_a_minute() {
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
     let latency = || rt.health_snapshot().dependencies["db"].latency.clone();
     assert_eq!(latency(), None, "null before any call");
+    rt.scope(windowed(1)).await.unwrap();
+    assert_eq!(latency(), None, "null before any timed call");
 
-    rt.scope(query(900, false)).await.unwrap();
+    rt.scope(windowed(900)).await.unwrap();
     advance(Duration::from_secs(30)).await;
     for _ in 0..10 {
-        rt.scope(query(2, false)).await.unwrap();
+        rt.scope(windowed(2)).await.unwrap();
     }
     let both = latency().unwrap();
     assert_eq!(both.max_ms, 900.0);
@@ -143,17 +175,26 @@ async fn the_latency_window_forgets_calls_older_than_a_minute() {
 
     // A call after a quiet spell starts a fresh window.
     advance(Duration::from_secs(300)).await;
-    rt.scope(query(7, false)).await.unwrap();
+    rt.scope(windowed(7)).await.unwrap();
     let fresh = latency().unwrap();
     assert_eq!((fresh.max_ms, fresh.p50_ms, fresh.p99_ms), (7.0, 7.0, 7.0));
 }
 
 /// A body that works for 5 ms before it first returns is not a fast call,
-/// though it never went pending: the real clock times it.
+/// though it never went pending: at a site that has waited, the real clock
+/// times it; at one that never has, it is counted and never reported fast.
 #[tokio::test]
-async fn a_call_that_is_ready_at_once_but_works_long_is_timed_as_long() {
+async fn a_call_that_is_ready_at_once_but_works_long_is_never_reported_fast() {
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
-    assert_eq!(rt.scope(busy(5)).await, Ok(5));
+    assert_eq!(rt.scope(never_waits(5)).await, Ok(5));
+    let ok = durations(&rt, "successful");
+    assert_eq!(ok["count"], 0.0, "a site that never waited times nothing");
+    let db = &rt.health_snapshot().dependencies["db"];
+    assert_eq!(db.bulkhead.successful_requests, 1, "but counts every call");
+    assert_eq!(db.latency, None);
+
+    assert_eq!(rt.scope(busy(0, true)).await, Ok(0), "waits: untimed");
+    assert_eq!(rt.scope(busy(5, false)).await, Ok(5), "ready at once");
     let ok = durations(&rt, "successful");
     assert_eq!(ok["bucket 0.0025"], 0.0, "not reported under 2.5 ms");
     assert_eq!(ok["count"], 1.0);

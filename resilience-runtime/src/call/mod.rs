@@ -125,7 +125,7 @@ macro_rules! attempt_steps {
         }
         // Declared after the guard, so it is dropped (cancelled) before the slot frees.
         let body = ::std::pin::pin!($body);
-        match $crate::timeout::run_timed(body, timeout, span.as_ref()).await {
+        match $crate::timeout::run_timed(body, timeout, span.as_ref(), Some($site)).await {
             $crate::timeout::Step::Done(result) => {
                 let $result = guard.finish_with(result, $success, $record);
                 $on_done
@@ -271,6 +271,8 @@ where
 {
     let span = span::attempt_span(site, number);
     let mut guard = Guard::new(dep, p, site, &span)?;
+    // A job handed to another thread always waits: time it from the start.
+    guard.began = crate::clock::fast_now();
     if let Some(limiter) = &p.rate_limiter {
         if let Some(turn) = turn_unless_now(limiter) {
             take_turn(limiter, &mut guard, turn).await?;
@@ -325,7 +327,7 @@ where
     }
     guard.admitted();
     let rx = pin!(rx);
-    match run_timed(rx, timeout, None).await {
+    match run_timed(rx, timeout, None, None).await {
         Step::Done(Ok(Ok(result))) => Ok(guard.finish_with(result, success, record)),
         Step::Done(Ok(Err(payload))) => guard.panicked(payload),
         Step::Done(Err(_)) => guard.panicked(Box::new(format!(
@@ -357,7 +359,7 @@ pub(crate) async fn inject(
             None => std::future::pending().await,
         }
     });
-    match run_timed(waited, timeout, None).await {
+    match run_timed(waited, timeout, None, None).await {
         Step::Done(()) => Ok(timeout.map(|t| t.saturating_sub(wait.unwrap_or_default()))),
         Step::TimedOut(timeout) => Err(guard.time_out(timeout)),
         Step::Panicked(payload) => guard.panicked(payload),
@@ -505,7 +507,8 @@ pub(crate) struct Guard<'a> {
     first_of_retried: bool,
     /// When the attempt began (past the breaker), on the policy clock: its
     /// duration in the histogram runs from here, waits for a turn or a slot
-    /// included, as its caller sees it.
+    /// included, as its caller sees it. `UNTIMED` at a site none of whose
+    /// calls has waited yet (`CallSite::timed`).
     began: u64,
 }
 
@@ -542,7 +545,11 @@ impl<'a> Guard<'a> {
             done: false,
             started: NOT_TIMED,
             first_of_retried: false,
-            began: crate::clock::fast_now(),
+            began: if site.timed() {
+                crate::clock::fast_now()
+            } else {
+                crate::stats::UNTIMED
+            },
         })
     }
 

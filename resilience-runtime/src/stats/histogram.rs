@@ -61,6 +61,8 @@ pub(crate) fn bucket(nanos: u64) -> usize {
 /// One outcome's cells in one shard.
 #[derive(Default)]
 pub(crate) struct Cells {
+    /// Calls nobody timed (`CallSite::timed`): counted, in no bucket.
+    untimed: AtomicU64,
     packed: [AtomicU64; PACKED],
     slow_count: [AtomicU64; SLOW],
     slow_sum: [AtomicU64; SLOW],
@@ -93,6 +95,21 @@ impl Cells {
             self.add_slow(bucket - PACKED, nanos);
             false
         }
+    }
+
+    /// Adds one call nobody timed.
+    #[inline]
+    pub(crate) fn add_untimed(&self, owned: bool) {
+        if owned {
+            let before = self.untimed.load(Relaxed);
+            self.untimed.store(before + 1, Relaxed);
+        } else {
+            self.untimed.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn untimed(&self) -> u64 {
+        self.untimed.load(Relaxed)
     }
 
     #[cold]

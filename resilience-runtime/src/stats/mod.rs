@@ -27,6 +27,8 @@ const SHARED: usize = 8;
 const SHARDS: usize = OWNED + SHARED;
 /// How many `Outcome`s there are.
 pub(crate) const OUTCOMES: usize = 9;
+/// `Stats::record`'s start for a call nobody timed.
+pub(crate) const UNTIMED: u64 = u64::MAX;
 
 /// One thread's cells, apart from other threads' lines.
 #[derive(Default)]
@@ -155,9 +157,13 @@ pub(crate) struct Counts {
 
 impl Stats {
     /// Counts a call that began at `started` on the policy clock
-    /// ([`crate::clock::fast_now`]) and ends now.
+    /// ([`crate::clock::fast_now`]) and ends now, or, for `UNTIMED`, a call
+    /// nobody timed (it reads no clock).
     #[inline]
     pub(crate) fn record(&self, outcome: Outcome, started: u64) {
+        if started == UNTIMED {
+            return self.count_untimed(outcome);
+        }
         let now = crate::clock::fast_now();
         let nanos = now.saturating_sub(started);
         if outcome.finished() {
@@ -178,6 +184,25 @@ impl Stats {
 
     #[inline]
     fn count(&self, outcome: Outcome, nanos: u64) {
+        self.note_outcome(outcome);
+        let (shard, owned) = shard_of_thread();
+        let cells = &self.shards[shard].0[outcome as usize];
+        let bucket = histogram::bucket(nanos);
+        if cells.add(bucket, nanos, owned) {
+            self.drained.drain(cells, outcome as usize, bucket);
+        }
+    }
+
+    #[inline]
+    fn count_untimed(&self, outcome: Outcome) {
+        self.note_outcome(outcome);
+        let (shard, owned) = shard_of_thread();
+        self.shards[shard].0[outcome as usize].add_untimed(owned);
+    }
+
+    /// What the health status needs from each outcome.
+    #[inline]
+    fn note_outcome(&self, outcome: Outcome) {
         match outcome {
             Outcome::Success | Outcome::SuccessFirstTry => clear(&self.consecutive_failures),
             Outcome::Failure | Outcome::TimedOut => {
@@ -189,17 +214,21 @@ impl Stats {
             | Outcome::FailureUnrecorded
             | Outcome::RateLimited => {}
         }
-        let (shard, owned) = shard_of_thread();
-        let cells = &self.shards[shard].0[outcome as usize];
-        let bucket = histogram::bucket(nanos);
-        if cells.add(bucket, nanos, owned) {
-            self.drained.drain(cells, outcome as usize, bucket);
-        }
     }
 
     /// Every outcome's duration buckets, summed over the shards.
     pub(crate) fn histogram(&self) -> [[Tally; BUCKETS]; OUTCOMES] {
         self.drained.read(self.shards.iter().map(|s| &s.0))
+    }
+
+    /// Every outcome's count: its timed calls (the histogram's) and its
+    /// untimed ones.
+    pub(crate) fn counts(&self) -> [u64; OUTCOMES] {
+        let histogram = self.histogram();
+        std::array::from_fn(|o| {
+            let untimed: u64 = self.shards.iter().map(|s| s.0[o].untimed()).sum();
+            untimed + histogram[o].iter().map(|t| t.count).sum::<u64>()
+        })
     }
 
     /// Calls that ran to an end (succeeded, failed, timed out), by bucket.
@@ -229,8 +258,8 @@ impl Stats {
     }
 
     pub(crate) fn read(&self) -> Counts {
-        let histogram = self.histogram();
-        let get = |o: Outcome| -> u64 { histogram[o as usize].iter().map(|t| t.count).sum() };
+        let counts = self.counts();
+        let get = |o: Outcome| counts[o as usize];
         Counts {
             successful: get(Outcome::Success) + get(Outcome::SuccessFirstTry),
             successful_first_try: get(Outcome::SuccessFirstTry),

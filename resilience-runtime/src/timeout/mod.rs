@@ -25,11 +25,13 @@ pub(crate) enum Step<T> {
 
 /// Polls `fut` to completion or timeout, catching panics, each poll inside
 /// `span` when there is one. No timer is armed for a future that completes
-/// on its first poll; the timeout runs from the first time it is pending.
+/// on its first poll; the timeout runs from the first time it is pending,
+/// and from then on `site`'s calls are timed.
 pub(crate) async fn run_timed<F: Future>(
     mut fut: Pin<&mut F>,
     timeout: Option<Duration>,
     span: Option<&tracing::Span>,
+    site: Option<&crate::site::CallSite>,
 ) -> Step<F::Output> {
     if let Poll::Ready(step) = (FirstPoll {
         fut: &mut fut,
@@ -38,6 +40,9 @@ pub(crate) async fn run_timed<F: Future>(
     .await
     {
         return step;
+    }
+    if let Some(site) = site {
+        site.waited();
     }
     // The first poll already registered the waker: start by waiting.
     let mut first = true;

@@ -17,7 +17,10 @@ const SHORT: Duration = Duration::from_millis(20);
 async fn timed<F: std::future::Future>(fut: F, timeout: Duration) -> (bool, Duration) {
     let start = Instant::now();
     let fut = pin!(fut);
-    let timed_out = matches!(run_timed(fut, Some(timeout), None).await, Step::TimedOut(_));
+    let timed_out = matches!(
+        run_timed(fut, Some(timeout), None, None).await,
+        Step::TimedOut(_)
+    );
     (timed_out, start.elapsed())
 }
 
