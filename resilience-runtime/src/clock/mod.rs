@@ -1,12 +1,13 @@
 //! The one seam for time. Every policy reads tokio's clock through here, so
 //! tests on a paused clock drive them all.
 //!
-//! Two kinds of clock. [`Clock::exact`] always reads tokio's clock: call
-//! deadlines use it, since a call may never be cut off early. [`Clock::new`]
-//! is the policies' clock (breaker, rate limiter, call timing): it reads the
-//! CPU's counter (`tsc.rs`, about a third of the cost) while no tokio clock
-//! in the process has been seen paused, and tokio's clock from the moment
-//! one has (see [`follow_tokio`]), so paused-time tests see exact times.
+//! Two readings of a clock. [`Clock::exact_nanos`] always reads tokio's
+//! clock: call deadlines use it, since a call may never be cut off early.
+//! [`Clock::nanos`] is the policies' reading (breaker, rate limiter, call
+//! timing): it reads the CPU's counter (`tsc.rs`, about a third of the
+//! cost) while no tokio clock in the process has been seen paused, and
+//! tokio's clock from the moment one has (see [`follow_tokio`]), so
+//! paused-time tests see exact times.
 
 mod tsc;
 
@@ -20,11 +21,9 @@ use tokio::time::Instant;
 pub(crate) struct Clock {
     #[cfg_attr(loom, allow(dead_code))]
     anchor: Instant,
-    /// `fast_now()` when the clock was made; unused by an exact clock.
+    /// `fast_now()` when the clock was made.
     #[cfg_attr(loom, allow(dead_code))]
     base: u64,
-    #[cfg_attr(loom, allow(dead_code))]
-    exact: bool,
     /// The model's time; leaked so that the clock stays `Copy`.
     #[cfg(loom)]
     model: &'static std::sync::atomic::AtomicU64,
@@ -36,19 +35,9 @@ impl Clock {
         // A policy made inside a paused runtime (a test's) must read that
         // runtime's clock from its first call.
         notice_pause();
-        Self::make(false)
-    }
-
-    /// A clock that always reads tokio's: for deadlines.
-    pub(crate) fn exact() -> Self {
-        Self::make(true)
-    }
-
-    fn make(exact: bool) -> Self {
         Clock {
             anchor: Instant::now(),
-            base: if exact { 0 } else { fast_now() },
-            exact,
+            base: fast_now(),
             #[cfg(loom)]
             model: Box::leak(Box::new(std::sync::atomic::AtomicU64::new(0))),
         }
@@ -71,16 +60,24 @@ impl Clock {
         Duration::from_nanos(self.elapsed_nanos())
     }
 
+    /// Nanoseconds since this clock was made on tokio's clock, whatever
+    /// the policies read: for deadlines, which must never come early.
+    #[cfg(not(loom))]
+    pub(crate) fn exact_nanos(&self) -> u64 {
+        Instant::now()
+            .saturating_duration_since(self.anchor)
+            .as_nanos() as u64
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn exact_nanos(&self) -> u64 {
+        self.elapsed_nanos()
+    }
+
     #[cfg(not(loom))]
     #[inline]
     fn elapsed_nanos(&self) -> u64 {
-        if self.exact {
-            Instant::now()
-                .saturating_duration_since(self.anchor)
-                .as_nanos() as u64
-        } else {
-            fast_now().saturating_sub(self.base)
-        }
+        fast_now().saturating_sub(self.base)
     }
 
     /// Under loom, the model sets each clock's time ([`Clock::set`]), so every
@@ -111,6 +108,7 @@ static FOLLOW_TOKIO: AtomicBool = AtomicBool::new(false);
 pub(crate) fn follow_tokio() {
     if !FOLLOW_TOKIO.load(Ordering::Relaxed) {
         FOLLOW_TOKIO.store(true, Ordering::Relaxed);
+        tsc::retire();
     }
 }
 
@@ -137,12 +135,11 @@ const MIDDLE: u64 = 1 << 62;
 /// switch between them is seamless on a running clock.
 #[inline]
 pub(crate) fn fast_now() -> u64 {
-    if !FOLLOW_TOKIO.load(Ordering::Relaxed) {
-        if let Some(ns) = tsc::now() {
-            return MIDDLE + ns;
-        }
+    // Following tokio retires the counter, so one null check decides.
+    match tsc::now() {
+        Some(ns) => MIDDLE + ns,
+        None => tokio_now(),
     }
-    tokio_now()
 }
 
 #[cold]

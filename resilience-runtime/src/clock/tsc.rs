@@ -49,6 +49,8 @@ static SCALES: [OnceLock<Scale>; STEPS] = [const { OnceLock::new() }; STEPS];
 const UNKNOWN: u8 = 0;
 const USABLE: u8 = 1;
 const UNUSABLE: u8 = 2;
+/// Retired for good: the policies read tokio's clock ([`retire`]).
+const RETIRED: u8 = 3;
 static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
 
 /// Stop re-measuring once the baseline is this long: the rate is then
@@ -85,18 +87,30 @@ impl Scale {
     }
 }
 
+/// Stops the counter for good: [`now`] answers `None` from here on, with
+/// no more cost to its callers than the load of a null pointer.
+pub(super) fn retire() {
+    STATE.store(RETIRED, Relaxed);
+    SCALE.store(std::ptr::null_mut(), Relaxed);
+}
+
 #[cold]
 fn first_read() -> Option<u64> {
     match STATE.load(Acquire) {
-        UNUSABLE => return None,
         USABLE => {}
-        _ => {
+        UNKNOWN => {
             let usable = counter_is_invariant() && calibrate();
-            STATE.store(if usable { USABLE } else { UNUSABLE }, Relaxed);
+            let state = if usable { USABLE } else { UNUSABLE };
+            // Retired meanwhile: take back the scale calibrate installed.
+            if STATE.compare_exchange(UNKNOWN, state, AcqRel, Acquire) == Err(RETIRED) {
+                SCALE.store(std::ptr::null_mut(), Relaxed);
+                return None;
+            }
             if !usable {
                 return None;
             }
         }
+        _ => return None,
     }
     let scale = SCALE.load(Acquire);
     (!scale.is_null()).then(|| unsafe { &*scale }.at(read()))

@@ -129,7 +129,7 @@ impl Deadlines {
             runtime: handle.id(),
             handle: handle.clone(),
             may_pause: handle.runtime_flavor() == RuntimeFlavor::CurrentThread,
-            clock: Clock::exact(),
+            clock: Clock::new(),
             pages: (0..MAX_PAGES)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
@@ -519,7 +519,7 @@ fn visit(table: &Arc<Deadlines>) -> Visit {
         return Visit::Retired;
     }
     table.earliest.swap(NONE, SeqCst);
-    let now = table.clock.nanos();
+    let now = table.clock.exact_nanos();
     let next = table.fire_due(now);
     let planned = table.planned.load(Relaxed);
     let planned = if planned > now {
@@ -565,7 +565,11 @@ impl Armed {
         let (table_ptr, page, bit) = claim_here()?;
         let table = unsafe { table_ptr.as_ref() };
         let timeout = u64::try_from(timeout.as_nanos()).unwrap_or(NONE);
-        let deadline = table.clock.nanos().saturating_add(timeout).min(NONE - 1);
+        let deadline = table
+            .clock
+            .exact_nanos()
+            .saturating_add(timeout)
+            .min(NONE - 1);
         let slot = table.slot(page, bit);
         // A claimed slot is ours alone until it is armed.
         let kept = unsafe { &mut *slot.waker.get() };
