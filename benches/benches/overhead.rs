@@ -105,6 +105,29 @@ fn rate_limiting(c: &mut Criterion) {
             total
         })
     });
+    // Our GCRA alone, on the same terms as governor's `check()`.
+    group.bench_function("gcra_admitted", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(CHUNK);
+                left -= n;
+                let limiter = resilience_runtime::__private::GcraForBench::new(1e6, 1_000_000);
+                let start = Instant::now();
+                for _ in 0..n {
+                    assert!(black_box(limiter.check()));
+                }
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    let gcra = resilience_runtime::__private::GcraForBench::new(1.0 / 3600.0, 1);
+    assert!(gcra.check());
+    group.bench_function("gcra_refused", |b| {
+        b.iter(|| assert!(!black_box(gcra.check())))
+    });
     rt.block_on(async {
         paced(0).await.unwrap();
         assert!(paced(0).await.is_err(), "the one turn is taken");
@@ -115,8 +138,8 @@ fn rate_limiting(c: &mut Criterion) {
     group.bench_function("governor_refused", |b| {
         b.iter(|| assert!(black_box(governor.check()).is_err()))
     });
-    // What our decision pays and governor's does not: a read of tokio's
-    // clock (std's Instant here), which keeps paused-time tests exact.
+    // What a decision would pay on tokio's clock (std's Instant here),
+    // which the policies read only once a paused clock has been seen.
     let anchor = tokio::time::Instant::now();
     group.bench_function("tokio_clock_read", |b| {
         b.iter(|| black_box(tokio::time::Instant::now().saturating_duration_since(anchor)))

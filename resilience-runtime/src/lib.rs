@@ -478,6 +478,25 @@ pub mod __private {
     pub use crate::Kind;
     pub use inventory;
 
+    /// The local rate limiter's decision alone, so that the benchmarks can
+    /// set it beside governor's `check()` decision for decision. Not an
+    /// API: it may change with any release.
+    pub struct GcraForBench(crate::rate_limiter::Gcra);
+
+    impl GcraForBench {
+        /// A limiter of `rate_per_second` with a burst of `burst`.
+        pub fn new(rate_per_second: f64, burst: u32) -> Self {
+            let interval = ((1e9 / rate_per_second).ceil() as u64).max(1);
+            GcraForBench(crate::rate_limiter::Gcra::new(interval, burst))
+        }
+
+        /// Takes a turn now if one is due.
+        #[inline]
+        pub fn check(&self) -> bool {
+            self.0.reserve(0).is_ok()
+        }
+    }
+
     /// Implemented by every type a blocking function's argument may have.
     #[diagnostic::on_unimplemented(
         message = "`{Self}` cannot move to a worker thread",
