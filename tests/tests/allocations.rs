@@ -360,3 +360,38 @@ fn the_recovery_paths_allocate_nothing_per_call() {
     assert_eq!(retry.successful_with_retry, 1001);
     assert_eq!(flaky.fallback.unwrap().successful, 1001);
 }
+
+/// A timed site (its calls wait) that finishes a call in a new 5 s slice of
+/// the latency window notes the counts there: that too allocates nothing.
+#[test]
+fn timed_calls_across_latency_slices_allocate_nothing() {
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    let [advance_alone, timed_in_new_slices] = paused.block_on(rt.scope(async {
+        // The site's first call waits, so the calls measured below are timed.
+        assert_eq!(pending_once(1).await, Ok(2));
+        let six_seconds = std::time::Duration::from_secs(6);
+        let advance_alone =
+            allocations_per_call(100, || async { tokio::time::advance(six_seconds).await }).await;
+        let timed = allocations_per_call(100, || async {
+            tokio::time::advance(six_seconds).await;
+            assert_eq!(pending_once(1).await, Ok(2));
+        })
+        .await;
+        [advance_alone, timed]
+    }));
+    assert_eq!(
+        advance_alone, 0.0,
+        "the control: advancing the clock allocates nothing"
+    );
+    assert_eq!(
+        timed_in_new_slices, 0.0,
+        "allocations per timed call, each in a new slice"
+    );
+    let latency = rt.health_snapshot().dependencies["db"].latency.clone();
+    assert!(latency.is_some(), "the calls were timed");
+}
