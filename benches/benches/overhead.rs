@@ -77,6 +77,33 @@ fn bench_fresh<Fut>(
     });
 }
 
+/// Times `iters` admitted decisions of a limiter `make` returns, a fresh
+/// one every [`CHUNK`] calls (below its burst); only the decisions count.
+fn bench_fresh_limiter<L>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    make: impl Fn() -> L,
+    admit: impl Fn(&L) -> bool,
+) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(CHUNK);
+                left -= n;
+                let limiter = make();
+                let start = Instant::now();
+                for _ in 0..n {
+                    assert!(black_box(admit(&limiter)));
+                }
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+}
+
 /// The local limiter per decision, against governor's, both admitting
 /// everything (a fresh limiter every [`CHUNK`] calls, below its burst) and
 /// both refusing everything.
@@ -88,41 +115,19 @@ fn rate_limiting(c: &mut Criterion) {
     bench_fresh(&mut group, "annotated_without_limiter", &rt, annotated);
     bench_fresh(&mut group, "annotated_admitted", &rt, limited);
     let million = NonZeroU32::new(1_000_000).unwrap();
-    group.bench_function("governor_admitted", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(CHUNK);
-                left -= n;
-                let limiter = RateLimiter::direct(Quota::per_second(million).allow_burst(million));
-                let start = Instant::now();
-                for _ in 0..n {
-                    assert!(black_box(limiter.check()).is_ok());
-                }
-                total += start.elapsed();
-            }
-            total
-        })
-    });
+    bench_fresh_limiter(
+        &mut group,
+        "governor_admitted",
+        || RateLimiter::direct(Quota::per_second(million).allow_burst(million)),
+        |limiter| limiter.check().is_ok(),
+    );
     // Our GCRA alone, on the same terms as governor's `check()`.
-    group.bench_function("gcra_admitted", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(CHUNK);
-                left -= n;
-                let limiter = resilience_runtime::__private::GcraForBench::new(1e6, 1_000_000);
-                let start = Instant::now();
-                for _ in 0..n {
-                    assert!(black_box(limiter.check()));
-                }
-                total += start.elapsed();
-            }
-            total
-        })
-    });
+    bench_fresh_limiter(
+        &mut group,
+        "gcra_admitted",
+        || resilience_runtime::__private::GcraForBench::new(1e6, 1_000_000),
+        |limiter| limiter.check(),
+    );
     let gcra = resilience_runtime::__private::GcraForBench::new(1.0 / 3600.0, 1);
     assert!(gcra.check());
     group.bench_function("gcra_refused", |b| {

@@ -134,7 +134,7 @@ pub(crate) fn render<'a>(
         };
         let b = &h.bulkhead;
         let histogram = dep.stats.histogram();
-        let counts = dep.stats.counts();
+        let counts = dep.stats.counts_with(&histogram);
         for outcome in OUTCOME_NAMES {
             let labels = with("outcome", outcome);
             let calls = (0..OUTCOMES)

@@ -76,20 +76,12 @@ pub(crate) struct Tally {
 }
 
 impl Cells {
-    /// Adds one call; `true` when the cell must be drained. `owned`: only
-    /// this thread writes these cells, so a load and a store will do (a
-    /// reader still sees whole words).
+    /// Adds one call; `true` when the cell must be drained. `owned`: see
+    /// [`bump`].
     #[inline]
     pub(crate) fn add(&self, bucket: usize, nanos: u64, owned: bool) -> bool {
         if bucket < PACKED {
-            let cell = &self.packed[bucket];
-            let before = if owned {
-                let before = cell.load(Relaxed);
-                cell.store(before.wrapping_add(ONE | nanos), Relaxed);
-                before
-            } else {
-                cell.fetch_add(ONE | nanos, Relaxed)
-            };
+            let before = bump(&self.packed[bucket], ONE | nanos, owned);
             before >= COUNT_HALF || before & SUM >= SUM_HALF
         } else {
             self.add_slow(bucket - PACKED, nanos);
@@ -100,12 +92,7 @@ impl Cells {
     /// Adds one call nobody timed.
     #[inline]
     pub(crate) fn add_untimed(&self, owned: bool) {
-        if owned {
-            let before = self.untimed.load(Relaxed);
-            self.untimed.store(before + 1, Relaxed);
-        } else {
-            self.untimed.fetch_add(1, Relaxed);
-        }
+        bump(&self.untimed, 1, owned);
     }
 
     pub(crate) fn untimed(&self) -> u64 {
@@ -133,6 +120,20 @@ impl Cells {
                 sum_ns: self.slow_sum[bucket - PACKED].load(Relaxed),
             }
         }
+    }
+}
+
+/// Adds `by` to `cell` and returns what it held. `owned`: only this thread
+/// writes the cell, so a load and a store will do (a reader still sees
+/// whole words); otherwise an atomic add.
+#[inline]
+fn bump(cell: &AtomicU64, by: u64, owned: bool) -> u64 {
+    if owned {
+        let before = cell.load(Relaxed);
+        cell.store(before.wrapping_add(by), Relaxed);
+        before
+    } else {
+        cell.fetch_add(by, Relaxed)
     }
 }
 

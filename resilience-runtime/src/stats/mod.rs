@@ -227,7 +227,12 @@ impl Stats {
     /// Every outcome's count: its timed calls (the histogram's) and its
     /// untimed ones.
     pub(crate) fn counts(&self) -> [u64; OUTCOMES] {
-        let histogram = self.histogram();
+        self.counts_with(&self.histogram())
+    }
+
+    /// [`Stats::counts`] from a histogram already read; the untimed cells
+    /// are read after it, so no count is ever below its histogram's.
+    pub(crate) fn counts_with(&self, histogram: &[[Tally; BUCKETS]; OUTCOMES]) -> [u64; OUTCOMES] {
         std::array::from_fn(|o| {
             let untimed: u64 = self.shards.iter().map(|s| s.0[o].untimed()).sum();
             untimed + histogram[o].iter().map(|t| t.count).sum::<u64>()
