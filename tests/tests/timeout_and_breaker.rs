@@ -1,5 +1,6 @@
 //! Timeouts and circuit breakers end to end through the attributes, on the
-//! paused clock.
+//! paused clock, and one timeout on the real clock (a body that works
+//! before its first await).
 
 use resilience_runtime::{database_call, BreakerState, DependencyStatus, ResilienceError, Runtime};
 use resilience_tests::{counters, health, TestError};
@@ -23,6 +24,10 @@ resilience:
       circuit_breaker_timeout: 60
       circuit_breaker_half_open_max_calls: 1
       circuit_breaker_success_threshold: 2
+    tight:
+      type: database
+      timeout_seconds: 0.1
+      circuit_breaker_failure_threshold: 100
 ";
 
 struct DropFlag(Arc<AtomicBool>);
@@ -47,6 +52,40 @@ async fn flaky(fail: bool, runs: &AtomicU32) -> Result<u32, TestError> {
     } else {
         Ok(1)
     }
+}
+
+/// Works `millis` of real time, then waits for ever.
+#[database_call(dependency = "tight")]
+async fn works_then_hangs(millis: u64) -> Result<(), TestError> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(millis) {
+        std::hint::spin_loop();
+    }
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// The timeout covers the body's own work before its first await, as a
+/// caller counts it: 150 ms of work under a 100 ms timeout is cut off as
+/// soon as it waits, not 100 ms after.
+#[tokio::test]
+async fn a_timeout_counts_the_work_before_the_first_await() {
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    let timed_out = |r: Result<(), TestError>| {
+        matches!(
+            r,
+            Err(TestError::Resilience(ResilienceError::Timeout { .. }))
+        )
+    };
+    // A site is timed from its first call that waits (that call's timeout
+    // runs from its first pending).
+    assert!(timed_out(rt.scope(works_then_hangs(0)).await));
+    let start = std::time::Instant::now();
+    assert!(timed_out(rt.scope(works_then_hangs(150)).await));
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(150), "{took:?}");
+    // From the first pending it would be 250 ms or more.
+    assert!(took < Duration::from_millis(240), "cut off after {took:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -92,9 +92,12 @@ impl Semaphore {
     /// none came free in time.
     #[inline]
     pub(crate) async fn acquire(&self) -> bool {
-        if self.try_acquire() {
-            return true;
-        }
+        self.try_acquire() || self.wait_for_slot().await
+    }
+
+    /// [`Semaphore::acquire`] after a `try_acquire` that failed: waits up to
+    /// the bulkhead's wait, or refuses at once when it has none.
+    pub(crate) async fn wait_for_slot(&self) -> bool {
         let max_wait = self.max_wait.load(Ordering::Relaxed);
         if max_wait == 0 {
             return false;

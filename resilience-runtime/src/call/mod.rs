@@ -14,7 +14,7 @@ use crate::dependency::{DepRef, Dependency, Policies};
 use crate::rate_limiter::{NotYet, RateLimiter, Reservation};
 use crate::site::CallSite;
 use crate::stats::Outcome;
-use crate::timeout::{run_timed, Step};
+use crate::timeout::{run_timed, Step, FROM_FIRST_PENDING};
 use crate::ResilienceError;
 use crate::{defaults, runtime};
 use std::any::Any;
@@ -97,9 +97,13 @@ macro_rules! attempt_steps {
             Err($refused) => $on_refused,
         };
         guard.first_of_retried = $first;
+        // The timeout runs from the attempt's start, unless it waits for a
+        // turn or a slot: then from the body's first pending.
+        let mut began = guard.timeout_began();
         if let Some(limiter) = &policies.rate_limiter {
             // A turn that is due now is decided without an await.
             if let Some(turn) = $crate::call::turn_unless_now(limiter) {
+                began = $crate::timeout::FROM_FIRST_PENDING;
                 match $crate::call::take_turn(limiter, &mut guard, turn).await {
                     Ok(()) => {}
                     Err($refused) => $on_refused,
@@ -109,14 +113,18 @@ macro_rules! attempt_steps {
         let $crate::bulkhead::Bulkhead::Semaphore(semaphore) = &$dep.bulkhead else {
             unreachable!("runtime construction refuses async sites on thread-pool dependencies")
         };
-        if !semaphore.acquire().await {
-            let $refused = guard.reject();
-            $on_refused
+        if !semaphore.try_acquire() {
+            began = $crate::timeout::FROM_FIRST_PENDING;
+            if !semaphore.wait_for_slot().await {
+                let $refused = guard.reject();
+                $on_refused
+            }
         }
         guard.hold(semaphore);
         let mut timeout = $timeout;
         if let Some(faults) = &policies.faults {
             if let Some(injection) = faults.next() {
+                began = $crate::timeout::FROM_FIRST_PENDING;
                 match $crate::call::inject(injection, &mut guard, timeout).await {
                     Ok(left) => timeout = left,
                     Err($refused) => $on_refused,
@@ -125,7 +133,7 @@ macro_rules! attempt_steps {
         }
         // Declared after the guard, so it is dropped (cancelled) before the slot frees.
         let body = ::std::pin::pin!($body);
-        match $crate::timeout::run_timed(body, timeout, span.as_ref(), Some($site)).await {
+        match $crate::timeout::run_timed(body, timeout, began, span.as_ref(), Some($site)).await {
             $crate::timeout::Step::Done(result) => {
                 let $result = guard.finish_with(result, $success, $record);
                 $on_done
@@ -327,7 +335,7 @@ where
     }
     guard.admitted();
     let rx = pin!(rx);
-    match run_timed(rx, timeout, None, None).await {
+    match run_timed(rx, timeout, FROM_FIRST_PENDING, None, None).await {
         Step::Done(Ok(Ok(result))) => Ok(guard.finish_with(result, success, record)),
         Step::Done(Ok(Err(payload))) => guard.panicked(payload),
         Step::Done(Err(_)) => guard.panicked(Box::new(format!(
@@ -359,7 +367,7 @@ pub(crate) async fn inject(
             None => std::future::pending().await,
         }
     });
-    match run_timed(waited, timeout, None, None).await {
+    match run_timed(waited, timeout, FROM_FIRST_PENDING, None, None).await {
         Step::Done(()) => Ok(timeout.map(|t| t.saturating_sub(wait.unwrap_or_default()))),
         Step::TimedOut(timeout) => Err(guard.time_out(timeout)),
         Step::Panicked(payload) => guard.panicked(payload),
@@ -551,6 +559,22 @@ impl<'a> Guard<'a> {
                 crate::stats::UNTIMED
             },
         })
+    }
+
+    /// When the attempt's timeout begins: its start, on the deadline clock.
+    /// That is the reading that times the call, except once a paused clock
+    /// has been seen (in tests), when the policies read tokio's. A site none
+    /// of whose calls has waited reads no clock: its first call to wait is
+    /// timed out from its first pending.
+    #[inline]
+    pub(crate) fn timeout_began(&self) -> u64 {
+        if self.began == crate::stats::UNTIMED {
+            FROM_FIRST_PENDING
+        } else if crate::clock::policy_reads_deadline_clock() {
+            self.began
+        } else {
+            crate::clock::deadline_now()
+        }
     }
 
     #[inline]

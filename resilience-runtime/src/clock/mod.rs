@@ -142,6 +142,26 @@ pub(crate) fn fast_now() -> u64 {
     }
 }
 
+/// Nanoseconds on the deadline clock: the counter, paused clocks or not,
+/// where it can serve, else tokio's clock, from the same origin as
+/// [`fast_now`] (so the two agree while no paused clock has been seen).
+/// Call deadlines are kept on it; the timer thread maps it onto each
+/// runtime's own clock before it cuts a call off (`timeout/deadlines.rs`).
+#[inline]
+pub(crate) fn deadline_now() -> u64 {
+    match tsc::live_now() {
+        Some(ns) => MIDDLE + ns,
+        None => tokio_now(),
+    }
+}
+
+/// Whether a [`fast_now`] reading is also one on the deadline clock: true
+/// until a paused clock has been seen.
+#[inline]
+pub(crate) fn policy_reads_deadline_clock() -> bool {
+    !FOLLOW_TOKIO.load(Ordering::Relaxed)
+}
+
 /// Out of line: on x86 it serves only tests and the first read; where no
 /// counter can serve, it is every read, as before the counter.
 #[inline(never)]

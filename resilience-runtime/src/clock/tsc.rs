@@ -13,9 +13,13 @@
 //! that age re-measure the rate over the whole time since then, so the
 //! error falls to parts per billion within minutes. Each new scale starts
 //! where the old one ends, so the clock never steps backwards.
+//!
+//! Two views of the one counter: [`now`], the policies', which a paused
+//! tokio clock retires for good, and [`live_now`], the call deadlines',
+//! which nothing retires (the timer thread maps it onto tokio's clock).
 
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
-use std::sync::atomic::{AtomicPtr, AtomicU8};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -38,7 +42,10 @@ struct Origin {
 }
 
 static ORIGIN: OnceLock<Origin> = OnceLock::new();
+/// The policies' view: null until calibrated, and again once retired.
 static SCALE: AtomicPtr<Scale> = AtomicPtr::new(std::ptr::null_mut());
+/// The deadlines' view: the same scale, never retired.
+static LIVE: AtomicPtr<Scale> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Every scale the clock will have: the first, then one per tenfold age up
 /// to `LAST_REFINE` (1 ms × 10⁶). Static, so that a refinement, which
@@ -49,21 +56,32 @@ static SCALES: [OnceLock<Scale>; STEPS] = [const { OnceLock::new() }; STEPS];
 const UNKNOWN: u8 = 0;
 const USABLE: u8 = 1;
 const UNUSABLE: u8 = 2;
-/// Retired for good: the policies read tokio's clock ([`retire`]).
-const RETIRED: u8 = 3;
 static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+/// Retired for good: the policies read tokio's clock ([`retire`]).
+static RETIRED: AtomicBool = AtomicBool::new(false);
 
 /// Stop re-measuring once the baseline is this long: the rate is then
 /// known to far better than any duration we report.
 const LAST_REFINE: Duration = Duration::from_secs(1000);
 
 /// Nanoseconds since the clock began (its zero is `origin()`), or `None`
-/// where the counter cannot serve.
+/// where the counter cannot serve or has been retired.
 #[inline]
 pub(super) fn now() -> Option<u64> {
-    let scale = SCALE.load(Acquire);
+    read_scale(&SCALE).or_else(first_read)
+}
+
+/// [`now`], retired or not: `None` only where the counter cannot serve.
+#[inline]
+pub(super) fn live_now() -> Option<u64> {
+    read_scale(&LIVE).or_else(first_live_read)
+}
+
+#[inline(always)]
+fn read_scale(view: &AtomicPtr<Scale>) -> Option<u64> {
+    let scale = view.load(Acquire);
     if scale.is_null() {
-        return first_read();
+        return None;
     }
     // Never freed: see `refine`.
     let scale = unsafe { &*scale };
@@ -87,33 +105,51 @@ impl Scale {
     }
 }
 
-/// Stops the counter for good: [`now`] answers `None` from here on, with
-/// no more cost to its callers than the load of a null pointer.
+/// Stops the policies' view for good: [`now`] answers `None` from here on,
+/// with no more cost to its callers than the load of a null pointer.
 pub(super) fn retire() {
-    STATE.store(RETIRED, Relaxed);
-    SCALE.store(std::ptr::null_mut(), Relaxed);
+    RETIRED.store(true, SeqCst);
+    SCALE.store(std::ptr::null_mut(), SeqCst);
+}
+
+/// Calibrates on first use; whether the counter can serve.
+fn usable() -> bool {
+    match STATE.load(Acquire) {
+        USABLE => true,
+        UNUSABLE => false,
+        _ => {
+            let usable = counter_is_invariant() && calibrate();
+            // Racing threads agree: the first verdict stands.
+            let state = if usable { USABLE } else { UNUSABLE };
+            match STATE.compare_exchange(UNKNOWN, state, AcqRel, Acquire) {
+                Ok(_) => usable,
+                Err(first) => first == USABLE,
+            }
+        }
+    }
 }
 
 #[cold]
 fn first_read() -> Option<u64> {
-    match STATE.load(Acquire) {
-        USABLE => {}
-        UNKNOWN => {
-            let usable = counter_is_invariant() && calibrate();
-            let state = if usable { USABLE } else { UNUSABLE };
-            // Retired meanwhile: take back the scale calibrate installed.
-            if STATE.compare_exchange(UNKNOWN, state, AcqRel, Acquire) == Err(RETIRED) {
-                SCALE.store(std::ptr::null_mut(), Relaxed);
-                return None;
-            }
-            if !usable {
-                return None;
-            }
-        }
-        _ => return None,
+    if RETIRED.load(SeqCst) || !usable() {
+        return None;
     }
-    let scale = SCALE.load(Acquire);
-    (!scale.is_null()).then(|| unsafe { &*scale }.at(read()))
+    let scale = LIVE.load(Acquire);
+    let _ = SCALE.compare_exchange(std::ptr::null_mut(), scale, AcqRel, Acquire);
+    // Retired meanwhile: take back what was just installed.
+    if RETIRED.load(SeqCst) {
+        SCALE.store(std::ptr::null_mut(), SeqCst);
+        return None;
+    }
+    read_scale(&LIVE)
+}
+
+#[cold]
+fn first_live_read() -> Option<u64> {
+    if !usable() {
+        return None;
+    }
+    read_scale(&LIVE)
 }
 
 /// The first scale, from 1 ms of spinning against `Instant`.
@@ -142,7 +178,7 @@ fn calibrate() -> bool {
         refine_at: origin.tsc + ticks * 10,
         step: 0,
     });
-    let _ = SCALE.compare_exchange(
+    let _ = LIVE.compare_exchange(
         std::ptr::null_mut(),
         scale as *const Scale as *mut Scale,
         AcqRel,
@@ -191,12 +227,15 @@ fn refine(current: &Scale, tsc: u64) -> u64 {
             step: current.step + 1,
         }
     });
-    let _ = SCALE.compare_exchange(
-        current as *const Scale as *mut Scale,
-        next as *const Scale as *mut Scale,
-        AcqRel,
-        Acquire,
-    );
+    // Both views move on; a retired one stays null.
+    for view in [&LIVE, &SCALE] {
+        let _ = view.compare_exchange(
+            current as *const Scale as *mut Scale,
+            next as *const Scale as *mut Scale,
+            AcqRel,
+            Acquire,
+        );
+    }
     // A thread that lost the race to another scale reads that one.
     next.at(read()).max(now)
 }

@@ -8,19 +8,26 @@
 //! is wasted.
 //!
 //! Here a call that goes pending claims a slot in its tokio runtime's table
-//! with one atomic `fetch_or`, writes its deadline (read from tokio's clock)
-//! and its waker, and frees the slot when it ends. One thread for the whole
-//! process, the timer thread, sleeps until the earliest deadline of any
-//! table, wakes the calls that are due on that runtime's own clock, and
-//! sleeps again. A timer that comes due after its call has ended is kept
+//! with one atomic `fetch_or`, writes when its timeout began and its
+//! deadline, on the deadline clock (`clock::deadline_now`, the CPU's
+//! counter where it can serve: the call usually read it already, to time
+//! itself), and its waker, and frees the slot when it ends. One thread for
+//! the whole process, the timer thread, sleeps until the earliest deadline
+//! of any table, wakes the calls that are due on that runtime's own clock,
+//! and sleeps again. A timer that comes due after its call has ended is kept
 //! rather than cancelled: a new call's deadline is almost always later, so
-//! it arms without waking the thread, and a steady stream of calls wakes it
-//! about once per timeout period.
+//! it arms without waking the thread.
 //!
-//! Exactness: a call is never cut off early (the thread compares each
-//! deadline with the runtime's clock), and it is late by the thread's wake-up
-//! latency (Linux's 50 µs timer slack, plus scheduling), well inside tokio's
-//! own 1 ms timer granularity.
+//! Exactness: a call is never cut off early. The counter and tokio's clock
+//! may run at rates a little apart (the counter's calibration; NTP slewing
+//! the kernel's clock, at most 500 ppm), so the thread maps each deadline
+//! onto the runtime's clock once, soon after it is armed, erring late by
+//! [`DRIFT_PPM`] of the time since it was armed, and compares that with the
+//! runtime's clock. While calls arm deadlines the thread comes by every
+//! [`MAP_WITHIN`] (a call that finds it away for longer wakes it), so the
+//! mapping adds at most 100 µs. Beyond that a call is late by the thread's
+//! wake-up (Linux's 50 µs timer slack, plus scheduling): well inside
+//! tokio's own 1 ms timer granularity.
 //!
 //! Paused clocks: tokio can pause only a current-thread runtime's clock, and
 //! auto-advance jumps to tokio timers, not to ours. A runtime whose clock is
@@ -60,7 +67,14 @@ const FIRED: u32 = 4;
 
 struct Slot {
     state: AtomicU32,
+    /// When the call's timeout began, on the deadline clock.
+    armed_at: AtomicU64,
+    /// `armed_at` plus the timeout.
     deadline: AtomicU64,
+    /// The timer thread's own: `deadline` on the runtime's clock, mapped
+    /// once for the arming that had `mapped_for`'s `(armed_at, deadline)`.
+    exact: AtomicU64,
+    mapped_for: (AtomicU64, AtomicU64),
     waker: UnsafeCell<Option<Waker>>,
 }
 
@@ -75,7 +89,10 @@ impl Page {
             used: AtomicU64::new(0),
             slots: std::array::from_fn(|_| Slot {
                 state: AtomicU32::new(IDLE),
+                armed_at: AtomicU64::new(0),
                 deadline: AtomicU64::new(NONE),
+                exact: AtomicU64::new(NONE),
+                mapped_for: (AtomicU64::new(NONE), AtomicU64::new(NONE)),
                 waker: UnsafeCell::new(None),
             }),
         }
@@ -107,11 +124,13 @@ pub(crate) struct Deadlines {
     pages: Box<[AtomicPtr<Page>]>,
     page_count: AtomicUsize,
     grow: Mutex<()>,
-    /// When the timer thread will look at this table next, `NONE` for
-    /// never: a call arming an earlier deadline wakes the thread.
+    /// When the timer thread will look at this table next, on the deadline
+    /// clock, `NONE` for never: a call that needs it sooner wakes it.
     earliest: AtomicU64,
-    /// The wake-up the timer thread planned; only that thread uses it.
-    planned: AtomicU64,
+    /// The timer thread's own: when it last looked (deadline clock), and
+    /// how many looks in a row found no call had armed since.
+    last_visit: AtomicU64,
+    quiet_visits: AtomicU32,
     /// False once retired: armed calls then keep their deadline on a tokio
     /// timer.
     alive: AtomicBool,
@@ -136,7 +155,8 @@ impl Deadlines {
             page_count: AtomicUsize::new(0),
             grow: Mutex::new(()),
             earliest: AtomicU64::new(NONE),
-            planned: AtomicU64::new(NONE),
+            last_visit: AtomicU64::new(0),
+            quiet_visits: AtomicU32::new(0),
             alive: AtomicBool::new(true),
         }
     }
@@ -183,9 +203,9 @@ impl Deadlines {
         Some((count as u32, bit))
     }
 
-    /// Fires every armed deadline at or before `now`; returns the earliest
-    /// one left.
-    fn fire_due(&self, now: u64) -> u64 {
+    /// Fires every armed deadline due at `now`; returns the earliest one
+    /// left, on the runtime's clock.
+    fn fire_due(&self, now: Now) -> u64 {
         let mut next = NONE;
         self.each_claimed(|slot| {
             if let Some(left) = fire_if_due(slot, now) {
@@ -193,6 +213,17 @@ impl Deadlines {
             }
         });
         next
+    }
+
+    /// Whether any call armed a deadline at or after `since` (deadline
+    /// clock), in a slot still claimed or not.
+    fn armed_since(&self, since: u64) -> bool {
+        (0..self.page_count.load(Acquire)).any(|index| {
+            let page = self.page(index);
+            page.slots
+                .iter()
+                .any(|slot| slot.armed_at.load(Relaxed) >= since)
+        })
     }
 
     /// Runs `f` on every claimed slot. The loads are `SeqCst`: retiring
@@ -257,9 +288,66 @@ impl Drop for Deadlines {
     }
 }
 
-/// The driver's step for one slot: `Some(deadline)` for a deadline still
-/// ahead.
-fn fire_if_due(slot: &Slot, now: u64) -> Option<u64> {
+/// How far the deadline clock and a runtime's clock may drift apart, in
+/// parts per million of the time between two readings: NTP slews the
+/// kernel's clock by at most 500 ppm; the counter's first calibration is
+/// good to about 100 ppm. Four times that margin costs at most 100 µs.
+pub(crate) const DRIFT_PPM: u64 = 2_000;
+
+/// How soon after a call arms its deadline the timer thread maps it onto
+/// the runtime's clock; the mapping errs late by `DRIFT_PPM` of this.
+const MAP_WITHIN: Duration = Duration::from_millis(50);
+
+/// Looks in a row without a newly armed deadline after which the thread
+/// stops coming by every `MAP_WITHIN` (the next call to arm wakes it).
+const QUIET_VISITS: u32 = 20;
+
+/// One moment on both clocks: the deadline clock (`deadline`) and the
+/// runtime's (`exact`).
+#[derive(Clone, Copy, Debug)]
+struct Now {
+    deadline: u64,
+    exact: u64,
+}
+
+impl Now {
+    fn read(table: &Deadlines) -> Now {
+        Now {
+            deadline: crate::clock::deadline_now(),
+            exact: table.clock.exact_nanos(),
+        }
+    }
+
+    /// A deadline armed at `armed_at` on the deadline clock, on the
+    /// runtime's clock: never before it, and later by at most `DRIFT_PPM`
+    /// of the time between the arming and now. (The two clocks' offset
+    /// moves by at most that much between two moments.)
+    fn map(self, armed_at: u64, deadline: u64) -> u64 {
+        let offset = i128::from(self.exact) - i128::from(self.deadline);
+        let drift = i128::from(self.deadline.abs_diff(armed_at) / (1_000_000 / DRIFT_PPM));
+        let exact = i128::from(deadline) + offset + drift;
+        exact.clamp(0, i128::from(NONE - 1)) as u64
+    }
+}
+
+/// A slot's deadline on the runtime's clock, mapped on first sight.
+fn exact_deadline(slot: &Slot, now: Now) -> u64 {
+    let armed_at = slot.armed_at.load(Relaxed);
+    let deadline = slot.deadline.load(Relaxed);
+    let (at, of) = &slot.mapped_for;
+    if at.load(Relaxed) == armed_at && of.load(Relaxed) == deadline {
+        return slot.exact.load(Relaxed);
+    }
+    let exact = now.map(armed_at, deadline);
+    slot.exact.store(exact, Relaxed);
+    at.store(armed_at, Relaxed);
+    of.store(deadline, Relaxed);
+    exact
+}
+
+/// The driver's step for one slot: `Some(deadline)`, on the runtime's
+/// clock, for a deadline still ahead.
+fn fire_if_due(slot: &Slot, now: Now) -> Option<u64> {
     loop {
         match slot.state.load(SeqCst) {
             ARMED => {}
@@ -269,8 +357,8 @@ fn fire_if_due(slot: &Slot, now: u64) -> Option<u64> {
             }
             _ => return None,
         }
-        let deadline = slot.deadline.load(Acquire);
-        if deadline > now {
+        let deadline = exact_deadline(slot, now);
+        if deadline > now.exact {
             return Some(deadline);
         }
         if slot
@@ -282,8 +370,8 @@ fn fire_if_due(slot: &Slot, now: u64) -> Option<u64> {
         }
         // The slot may have changed hands since the first read; the deadline
         // read while we hold it is the one that counts.
-        let deadline = slot.deadline.load(Acquire);
-        if deadline > now {
+        let deadline = exact_deadline(slot, now);
+        if deadline > now.exact {
             slot.state.store(ARMED, Release);
             return Some(deadline);
         }
@@ -346,7 +434,11 @@ static TABLES: Mutex<Option<Tables>> = Mutex::new(None);
 /// A claimed slot in the table of the tokio runtime this thread runs in,
 /// the table made on first use; `None` outside a runtime, on a paused
 /// clock, or in a full table.
-fn claim_here() -> Option<(NonNull<Deadlines>, u32, u32)> {
+fn claim_here(_waker: &Waker) -> Option<(NonNull<Deadlines>, u32, u32)> {
+    claim_in_current_runtime()
+}
+
+fn claim_in_current_runtime() -> Option<(NonNull<Deadlines>, u32, u32)> {
     let handle = Handle::try_current().ok()?;
     let runtime = handle.id();
     CURRENT
@@ -518,23 +610,38 @@ fn visit(table: &Arc<Deadlines>) -> Visit {
         table.retire();
         return Visit::Retired;
     }
+    // From here, a call that arms either is seen below or finds `NONE` and
+    // wakes the thread.
     table.earliest.swap(NONE, SeqCst);
-    let now = table.clock.exact_nanos();
+    let now = Now::read(table);
     let next = table.fire_due(now);
-    let planned = table.planned.load(Relaxed);
-    let planned = if planned > now {
-        next.min(planned)
+    let mut wait = (next != NONE).then(|| next - now.exact);
+    // Keep coming by while calls arm deadlines, to map them soon.
+    let since = table.last_visit.swap(now.deadline, Relaxed);
+    let quiet = if table.armed() > 0 || table.armed_since(since) {
+        0
     } else {
-        next
+        table.quiet_visits.load(Relaxed).saturating_add(1)
     };
-    table.planned.store(planned, Relaxed);
-    table.earliest.fetch_min(planned, SeqCst);
-    let earliest = table.earliest.load(SeqCst);
-    let mut next = (earliest != NONE).then(|| Duration::from_nanos(earliest.saturating_sub(now)));
-    if table.may_pause && table.armed() > 0 {
-        next = Some(next.map_or(PAUSE_CHECK, |n| n.min(PAUSE_CHECK)));
+    table.quiet_visits.store(quiet, Relaxed);
+    if quiet < QUIET_VISITS {
+        wait = Some(wait.map_or(MAP_WITHIN.as_nanos() as u64, |w| {
+            w.min(MAP_WITHIN.as_nanos() as u64)
+        }));
     }
-    Visit::Next(next)
+    if table.may_pause && table.armed() > 0 {
+        wait = Some(wait.map_or(PAUSE_CHECK.as_nanos() as u64, |w| {
+            w.min(PAUSE_CHECK.as_nanos() as u64)
+        }));
+    }
+    let promise = wait.map_or(NONE, |w| now.deadline.saturating_add(w));
+    table.earliest.fetch_min(promise, SeqCst);
+    // A call that armed meanwhile may need the thread sooner.
+    let earliest = table.earliest.load(SeqCst);
+    if earliest < promise {
+        wait = Some(earliest.saturating_sub(now.deadline));
+    }
+    Visit::Next(wait.map(Duration::from_nanos))
 }
 
 /// A call's armed deadline; dropping it disarms it.
@@ -559,27 +666,27 @@ pub(crate) enum Due {
 }
 
 impl Armed {
-    /// Arms a deadline `timeout` from now for the task `waker` belongs to;
-    /// `None` when no table can take it.
-    pub(crate) fn new(timeout: Duration, waker: &Waker) -> Option<Armed> {
-        let (table_ptr, page, bit) = claim_here()?;
+    /// Arms a deadline `timeout` after `armed_at` (deadline clock) for the
+    /// task `waker` belongs to; `None` when no table can take it.
+    pub(crate) fn new(armed_at: u64, timeout: Duration, waker: &Waker) -> Option<Armed> {
+        let (table_ptr, page, bit) = claim_here(waker)?;
         let table = unsafe { table_ptr.as_ref() };
         let timeout = u64::try_from(timeout.as_nanos()).unwrap_or(NONE);
-        let deadline = table
-            .clock
-            .exact_nanos()
-            .saturating_add(timeout)
-            .min(NONE - 1);
+        let deadline = armed_at.saturating_add(timeout).min(NONE - 1);
         let slot = table.slot(page, bit);
         // A claimed slot is ours alone until it is armed.
         let kept = unsafe { &mut *slot.waker.get() };
         if !kept.as_ref().is_some_and(|kept| same_waker(kept, waker)) {
             *kept = Some(waker.clone());
         }
+        slot.armed_at.store(armed_at, Relaxed);
         slot.deadline.store(deadline, Relaxed);
         slot.state.store(ARMED, SeqCst);
-        if deadline < table.earliest.load(SeqCst)
-            && deadline < table.earliest.fetch_min(deadline, SeqCst)
+        // The thread must come by before the deadline, and soon enough to
+        // map it onto the runtime's clock.
+        let need_by = deadline.min(armed_at.saturating_add(MAP_WITHIN.as_nanos() as u64));
+        if need_by < table.earliest.load(SeqCst)
+            && need_by < table.earliest.fetch_min(need_by, SeqCst)
         {
             timer_thread().unpark();
         }
@@ -604,8 +711,26 @@ impl Armed {
         if self.table().alive.load(SeqCst) {
             return Due::Pending;
         }
-        let deadline = self.slot().deadline.load(Relaxed);
-        Due::Orphaned(self.table().clock.instant_at(deadline))
+        self.orphaned()
+    }
+
+    /// The deadline as a tokio instant, for a tokio timer to keep. On a
+    /// clock paused since the call armed, the time it has spent in the
+    /// table is unknown on that clock (anything from none to all of it), so
+    /// the whole timeout starts again: never early, late by at most the few
+    /// milliseconds the timer thread took to find the pause.
+    #[cold]
+    fn orphaned(&self) -> Due {
+        let table = self.table();
+        let slot = self.slot();
+        let (armed_at, deadline) = (slot.armed_at.load(Relaxed), slot.deadline.load(Relaxed));
+        let now = Now::read(table);
+        let exact = if table.may_pause && crate::paused::clock_is_paused() {
+            now.exact.saturating_add(deadline - armed_at)
+        } else {
+            now.map(armed_at, deadline)
+        };
+        Due::Orphaned(table.clock.instant_at(exact))
     }
 
     /// Whether the deadline has passed; keeps the waker current.
@@ -621,8 +746,7 @@ impl Armed {
                 }
             }
             if !self.table().alive.load(Acquire) {
-                let deadline = slot.deadline.load(Relaxed);
-                return Due::Orphaned(self.table().clock.instant_at(deadline));
+                return self.orphaned();
             }
             // Only the owner writes the waker, so reading it here is safe.
             if unsafe { (*slot.waker.get()).as_ref() }.is_some_and(|w| same_waker(w, waker)) {
@@ -670,7 +794,7 @@ impl Drop for Armed {
 /// The table of the tokio runtime this thread runs in, for tests.
 #[cfg(test)]
 pub(crate) fn table_here() -> Option<Arc<Deadlines>> {
-    let (table, page, bit) = claim_here()?;
+    let (table, page, bit) = claim_in_current_runtime()?;
     let table = unsafe { table.as_ref() };
     table.release(page, bit);
     let tables = TABLES.lock().unwrap();
@@ -689,5 +813,52 @@ impl Deadlines {
 
     pub(crate) fn retire_now(&self) {
         self.retire()
+    }
+}
+
+#[cfg(test)]
+mod mapping_tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    /// The runtime's clock runs at `rate` of the deadline clock's, from an
+    /// arbitrary offset: the true deadline is the arming moment on the
+    /// runtime's clock plus the timeout, measured on the runtime's clock.
+    #[test]
+    fn a_mapped_deadline_is_never_early_and_late_by_a_fraction_of_its_lag() {
+        let origin = (1u64 << 62, 7 * MS);
+        for ppm in [-600i64, -500, -100, 0, 100, 500] {
+            let rate = |since: u64| (since as i128 * (1_000_000 + ppm as i128) / 1_000_000) as u64;
+            for lag in [0, MS, 50 * MS, 1_000 * MS] {
+                for timeout in [MS, 20 * MS, 10_000 * MS] {
+                    let armed_at = origin.0 + 3_000 * MS;
+                    let exact_at_arming = origin.1 + rate(armed_at - origin.0);
+                    let now = Now {
+                        deadline: armed_at + lag,
+                        exact: origin.1 + rate(armed_at + lag - origin.0),
+                    };
+                    let mapped = now.map(armed_at, armed_at + timeout);
+                    let truth = exact_at_arming + timeout;
+                    assert!(mapped >= truth, "{ppm} ppm, lag {lag}: {mapped} < {truth}");
+                    let late = mapped - truth;
+                    let bound = lag * (DRIFT_PPM + 600) / 1_000_000 + 1;
+                    assert!(late <= bound, "{ppm} ppm, lag {lag}: late by {late} ns");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mapped_within_its_window_a_deadline_is_late_by_at_most_a_tenth_of_a_millisecond() {
+        let lag = MAP_WITHIN.as_nanos() as u64;
+        let now = Now {
+            deadline: 1 << 62,
+            exact: 500 * MS,
+        };
+        let armed_at = now.deadline - lag;
+        let mapped = now.map(armed_at, armed_at + 10_000 * MS);
+        let on_same_clocks = now.exact - lag + 10_000 * MS;
+        assert_eq!(mapped - on_same_clocks, 100_000);
     }
 }

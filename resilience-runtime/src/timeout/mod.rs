@@ -23,13 +23,20 @@ pub(crate) enum Step<T> {
     Panicked(Box<dyn Any + Send>),
 }
 
+/// The timeout runs from the first time the future is pending (see
+/// [`run_timed`]).
+pub(crate) const FROM_FIRST_PENDING: u64 = u64::MAX;
+
 /// Polls `fut` to completion or timeout, catching panics, each poll inside
 /// `span` when there is one. No timer is armed for a future that completes
-/// on its first poll; the timeout runs from the first time it is pending,
-/// and from then on `site`'s calls are timed.
+/// on its first poll. The timeout runs from `began`, a reading of
+/// `clock::deadline_now` taken before the first poll, or, for
+/// [`FROM_FIRST_PENDING`], from the first time `fut` is pending. From then
+/// on `site`'s calls are timed.
 pub(crate) async fn run_timed<F: Future>(
     mut fut: Pin<&mut F>,
     timeout: Option<Duration>,
+    began: u64,
     span: Option<&tracing::Span>,
     site: Option<&crate::site::CallSite>,
 ) -> Step<F::Output> {
@@ -63,7 +70,8 @@ pub(crate) async fn run_timed<F: Future>(
                 return Poll::Ready(step);
             }
         }
-        poll_deadline(&mut armed, fallback.as_mut(), timeout, cx).map(|()| Step::TimedOut(timeout))
+        poll_deadline(&mut armed, fallback.as_mut(), began, timeout, cx)
+            .map(|()| Step::TimedOut(timeout))
     })
     .await
 }
@@ -91,6 +99,7 @@ impl<F: Future> Future for FirstPoll<'_, '_, F> {
 fn poll_deadline(
     armed: &mut Option<Armed>,
     mut fallback: Pin<&mut Option<Sleep>>,
+    began: u64,
     timeout: Duration,
     cx: &mut Context<'_>,
 ) -> Poll<()> {
@@ -99,10 +108,17 @@ fn poll_deadline(
     }
     let due = match armed {
         Some(armed) => armed.poll(cx.waker()),
-        None => match Armed::new(timeout, cx.waker()) {
-            Some(new) => armed.insert(new).first_poll(),
-            None => Due::Orphaned(Instant::now() + timeout),
-        },
+        None => {
+            let began = match began {
+                FROM_FIRST_PENDING => crate::clock::deadline_now(),
+                began => began,
+            };
+            match Armed::new(began, timeout, cx.waker()) {
+                Some(new) => armed.insert(new).first_poll(),
+                // Later than `began` + `timeout`, never earlier.
+                None => Due::Orphaned(Instant::now() + timeout),
+            }
+        }
     };
     match due {
         Due::Pending => Poll::Pending,
@@ -110,7 +126,7 @@ fn poll_deadline(
         Due::Orphaned(deadline) => {
             *armed = None;
             fallback.set(Some(tokio::time::sleep_until(deadline)));
-            poll_deadline(armed, fallback, timeout, cx)
+            poll_deadline(armed, fallback, began, timeout, cx)
         }
     }
 }

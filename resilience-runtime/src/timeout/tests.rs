@@ -18,7 +18,7 @@ async fn timed<F: std::future::Future>(fut: F, timeout: Duration) -> (bool, Dura
     let start = Instant::now();
     let fut = pin!(fut);
     let timed_out = matches!(
-        run_timed(fut, Some(timeout), None, None).await,
+        run_timed(fut, Some(timeout), super::FROM_FIRST_PENDING, None, None).await,
         Step::TimedOut(_)
     );
     (timed_out, start.elapsed())
@@ -155,5 +155,20 @@ fn a_clock_paused_after_its_table_was_made_is_found_and_left_to_tokio() {
         assert!(took >= Duration::from_secs(30));
         assert!(!table.is_alive());
         assert!(table_here().is_none());
+    });
+}
+
+#[test]
+fn a_timeout_runs_from_the_moment_it_began_not_from_the_first_pending() {
+    multi_thread().block_on(async {
+        let timeout = Duration::from_millis(1020);
+        // Began a second ago: 20 ms are left.
+        let began = crate::clock::deadline_now() - 1_000_000_000;
+        let start = Instant::now();
+        let fut = pin!(pending::<()>());
+        let step = run_timed(fut, Some(timeout), began, None, None).await;
+        assert!(matches!(step, Step::TimedOut(t) if t == timeout));
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(500), "fired after {took:?}");
     });
 }
