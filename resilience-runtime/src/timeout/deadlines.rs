@@ -434,7 +434,34 @@ static TABLES: Mutex<Option<Tables>> = Mutex::new(None);
 /// A claimed slot in the table of the tokio runtime this thread runs in,
 /// the table made on first use; `None` outside a runtime, on a paused
 /// clock, or in a full table.
-fn claim_here(_waker: &Waker) -> Option<(NonNull<Deadlines>, u32, u32)> {
+///
+/// A thread's kept slot that holds `waker` already is taken without asking
+/// tokio which runtime this is (an `Arc` clone and drop): the same task, or
+/// the same `block_on`, runs on the same runtime, and the waker the slot
+/// keeps keeps that task (or runtime) alive, so its address is not reused.
+/// The one waker two runtimes share is a thread's park waker, which a
+/// multi-thread `block_on` and `Handle::block_on` hand out on any runtime;
+/// a table taken that way is another running runtime's, whose clock is the
+/// same. Only a test that pauses one of two runtimes it drives from one
+/// thread by `Handle::block_on` could tell.
+fn claim_here(waker: &Waker) -> Option<(NonNull<Deadlines>, u32, u32)> {
+    let kept = CURRENT.try_with(|current| {
+        let mut current = current.try_borrow_mut().ok()?;
+        let local = current.as_mut()?;
+        let table = local.table.as_ref()?;
+        let (page, bit) = local.spare?;
+        // A kept slot is this thread's alone.
+        let holds = unsafe { (*table.slot(page, bit).waker.get()).as_ref() }
+            .is_some_and(|kept| same_waker(kept, waker));
+        if !holds || !table.alive.load(Relaxed) {
+            return None;
+        }
+        local.spare = None;
+        Some((NonNull::from(&**table), page, bit))
+    });
+    if let Ok(Some(kept)) = kept {
+        return Some(kept);
+    }
     claim_in_current_runtime()
 }
 
