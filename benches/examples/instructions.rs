@@ -13,7 +13,8 @@
 //! Kinds: `plain` (no retries configured), `pending` (the same, pending once
 //! before it succeeds, so its timer is armed), `idempotent` (three retries
 //! configured, the first attempt succeeds), `limited` (a rate limiter that
-//! admits every call). The sites live in this one
+//! admits every call), `short_circuited` (an open breaker refuses every
+//! call, counted as 1 for the sum). The sites live in this one
 //! binary, as in a real service with many sites.
 
 use resilience_runtime::{database_call, ResilienceError};
@@ -56,6 +57,16 @@ async fn limited(x: u64) -> Result<u64, CallError> {
     Ok(x + 1)
 }
 
+/// Refused by an open breaker (it opens on the first failure, for a day).
+#[database_call(dependency = "open")]
+async fn short_circuited(fail: bool) -> Result<u64, CallError> {
+    if fail {
+        Err(CallError)
+    } else {
+        Ok(1)
+    }
+}
+
 #[database_call(dependency = "retried", idempotent)]
 async fn idempotent(x: u64) -> Result<u64, CallError> {
     Ok(x + 1)
@@ -68,12 +79,13 @@ resilience:
     retried: { type: database, max_concurrent: 1024, timeout_seconds: 10, max_retry_attempts: 3 }
     limited: { type: database, max_concurrent: 1024, timeout_seconds: 10,
                rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
+    open: { type: database, circuit_breaker_failure_threshold: 1, circuit_breaker_timeout: 86400 }
 ";
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let usage =
-        "usage: instructions plain|pending|pending_untimed|pending_direct|idempotent|limited CALLS";
+        "usage: instructions plain|pending|pending_untimed|pending_direct|idempotent|limited|short_circuited CALLS";
     let kind = args.next().expect(usage);
     let calls: u64 = args.next().and_then(|n| n.parse().ok()).expect(usage);
     let config = match kind.as_str() {
@@ -86,6 +98,9 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
+        if kind == "short_circuited" {
+            short_circuited(true).await.expect_err("opens the breaker");
+        }
         let mut sum = 0;
         for i in 0..calls {
             let x = std::hint::black_box(i);
@@ -96,6 +111,7 @@ fn main() {
                 "pending_direct" => pending_direct(x).await,
                 "idempotent" => idempotent(x).await,
                 "limited" => limited(x).await,
+                "short_circuited" => short_circuited(false).await.or(Ok(1)),
                 _ => panic!("{usage}"),
             }
             .expect("succeeds");

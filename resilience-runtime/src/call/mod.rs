@@ -534,7 +534,7 @@ impl<'a> Guard<'a> {
                 Ok(ticket) => Some(ticket),
                 Err(retry_after) => {
                     dep.stats.record_refused(Outcome::ShortCircuited);
-                    refused(span, Outcome::ShortCircuited, site);
+                    refused_if_heard(span, Outcome::ShortCircuited, site);
                     return Err(ResilienceError::CircuitOpen {
                         dependency: site.dependency,
                         operation: site.operation,
@@ -625,7 +625,7 @@ impl<'a> Guard<'a> {
 
     fn reject(&mut self) -> ResilienceError {
         self.finish(Outcome::Rejected);
-        refused(self.span, Outcome::Rejected, self.site);
+        refused_if_heard(self.span, Outcome::Rejected, self.site);
         ResilienceError::Rejected {
             dependency: self.site.dependency,
             operation: self.site.operation,
@@ -652,7 +652,7 @@ impl<'a> Guard<'a> {
 
     fn time_out(&mut self, timeout: Duration) -> ResilienceError {
         self.finish(Outcome::TimedOut);
-        refused(self.span, Outcome::TimedOut, self.site);
+        refused_if_heard(self.span, Outcome::TimedOut, self.site);
         ResilienceError::Timeout {
             dependency: self.site.dependency,
             operation: self.site.operation,
@@ -691,6 +691,15 @@ impl Guard<'_> {
                 crate::retry::bump(&retry.stats.failed_without_retry);
             }
         }
+    }
+}
+
+/// [`refused`], skipped without a call when nobody listens: no span, and
+/// `debug` events off (a load and a comparison).
+#[inline(always)]
+fn refused_if_heard(span: &Option<tracing::Span>, outcome: Outcome, site: &'static CallSite) {
+    if span.is_some() || tracing::level_enabled!(tracing::Level::DEBUG) {
+        refused(span, outcome, site);
     }
 }
 

@@ -718,3 +718,35 @@ proptest::proptest! {
         }
     }
 }
+
+/// Far from its recovery time an open breaker refuses on the coarse
+/// clock, saying a retry-after that is never short; within the clock's
+/// slack of it, it leaves the decision to the precise clock.
+#[tokio::test(start_paused = true)]
+async fn the_coarse_clock_refuses_only_well_before_the_recovery_time() {
+    let b = breaker(1, 1, 1);
+    fail(&b);
+    assert_eq!(b.state(), BreakerState::Open);
+    let ms = 1_000_000;
+    b.core
+        .open_until_coarse
+        .store(1_000 * ms, Ordering::Release);
+    assert_eq!(
+        b.refuse_by_coarse(900 * ms, 8 * ms).map(|r| r.err()),
+        Some(Some(Duration::from_millis(104))),
+        "100 ms ahead, plus half the slack"
+    );
+    assert!(
+        b.refuse_by_coarse(992 * ms, 8 * ms).is_none(),
+        "within the slack"
+    );
+    assert!(b.refuse_by_coarse(1_200 * ms, 8 * ms).is_none(), "past it");
+    b.core.open_until_coarse.store(0, Ordering::Release);
+    assert!(b.refuse_by_coarse(0, 8 * ms).is_none(), "no coarse clock");
+    // An operator's metrics-only mode admits, coarse clock or not.
+    b.core
+        .open_until_coarse
+        .store(1_000 * ms, Ordering::Release);
+    b.core.mode.store(METRICS_ONLY, Ordering::Release);
+    assert!(matches!(b.refuse_by_coarse(900 * ms, 8 * ms), Some(Ok(_))));
+}

@@ -9,6 +9,7 @@
 //! tokio's clock from the moment one has (see [`follow_tokio`]), so
 //! paused-time tests see exact times.
 
+pub(crate) mod coarse;
 mod tsc;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,67 @@
+//! An open breaker on the real clock, in a process that never pauses one:
+//! here it refuses on the kernel's coarse clock while its recovery time is
+//! far, and must still never say a retry-after that is too short nor admit
+//! a probe early. No test here sleeps: they poll.
+
+use resilience_runtime::{database_call, ResilienceError, Runtime};
+use resilience_tests::TestError;
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = "
+resilience:
+  external_dependencies:
+    flaky:
+      type: database
+      circuit_breaker_failure_threshold: 1
+      circuit_breaker_timeout: 0.05
+";
+
+#[database_call(dependency = "flaky")]
+async fn call(fail: bool) -> Result<(), TestError> {
+    if fail {
+        Err(TestError::Failed("down"))
+    } else {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn refusals_never_say_too_short_a_wait_and_the_first_probe_is_never_early() {
+    let recovery = Duration::from_millis(50);
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    let before_opening = Instant::now();
+    assert_eq!(rt.scope(call(true)).await, Err(TestError::Failed("down")));
+    let after_opening = Instant::now();
+    let mut refusals = 0;
+    let probed_at = loop {
+        let asked = Instant::now();
+        match rt.scope(call(false)).await {
+            Ok(()) => break Instant::now(),
+            Err(TestError::Resilience(ResilienceError::CircuitOpen { retry_after, .. })) => {
+                refusals += 1;
+                // The recovery time is at least `before_opening + recovery`;
+                // the refusal came no later than now.
+                let least = (before_opening + recovery).saturating_duration_since(Instant::now());
+                assert!(
+                    retry_after >= least,
+                    "said {retry_after:?}, {least:?} were left"
+                );
+                // At most the recovery time plus the coarse clock's slack.
+                let most = (after_opening + recovery + Duration::from_millis(20))
+                    .saturating_duration_since(asked);
+                assert!(
+                    retry_after <= most,
+                    "said {retry_after:?}, at most {most:?} were left"
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        tokio::task::yield_now().await;
+    };
+    assert!(refusals > 0);
+    assert!(
+        probed_at >= before_opening + recovery,
+        "a probe after {:?}, before the recovery time",
+        probed_at - before_opening
+    );
+}
