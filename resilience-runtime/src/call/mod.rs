@@ -102,7 +102,7 @@ macro_rules! attempt_steps {
         let mut began = guard.timeout_began();
         if let Some(limiter) = &policies.rate_limiter {
             // A turn that is due now is decided without an await.
-            if let Some(turn) = $crate::call::turn_unless_now(limiter) {
+            if let Some(turn) = $crate::call::turn_unless_now(limiter, guard.began) {
                 began = $crate::timeout::FROM_FIRST_PENDING;
                 match $crate::call::take_turn(limiter, &mut guard, turn).await {
                     Ok(()) => {}
@@ -282,7 +282,7 @@ where
     // A job handed to another thread always waits: time it from the start.
     guard.began = crate::clock::fast_now();
     if let Some(limiter) = &p.rate_limiter {
-        if let Some(turn) = turn_unless_now(limiter) {
+        if let Some(turn) = turn_unless_now(limiter, guard.began) {
             take_turn(limiter, &mut guard, turn).await?;
         }
     }
@@ -376,11 +376,14 @@ pub(crate) async fn inject(
 
 /// The rate limiter's step, first half: `None` when a local turn is due
 /// now (the call goes on at once), else what [`take_turn`] finishes.
+/// `began` is the attempt's start on the policy clock, if it was read: the
+/// decision is taken as of then, without a second reading.
 #[inline]
 pub(crate) fn turn_unless_now(
     limiter: &RateLimiter,
+    began: u64,
 ) -> Option<Option<Result<Reservation, NotYet>>> {
-    match limiter.local_turn() {
+    match limiter.local_turn(began) {
         Some(Ok(turn)) if turn.wait.is_zero() => None,
         other => Some(other),
     }

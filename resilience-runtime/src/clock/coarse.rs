@@ -35,29 +35,31 @@ pub(crate) fn slack() -> u64 {
 #[cfg(all(target_os = "linux", not(loom)))]
 #[inline]
 fn read() -> Option<u64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a pointer to a timespec we own.
-    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
-        return None;
-    }
-    Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+    ask(libc::clock_gettime, libc::CLOCK_MONOTONIC_COARSE)
 }
 
 #[cfg(all(target_os = "linux", not(loom)))]
 fn resolution() -> u64 {
+    // Linux's coarsest tick (HZ = 100) if the kernel will not say.
+    ask(libc::clock_getres, libc::CLOCK_MONOTONIC_COARSE).unwrap_or(10_000_000)
+}
+
+/// `clock_gettime` or `clock_getres` of `clock`, in nanoseconds.
+#[cfg(all(target_os = "linux", not(loom)))]
+#[inline]
+fn ask(
+    call: unsafe extern "C" fn(libc::clockid_t, *mut libc::timespec) -> libc::c_int,
+    clock: libc::clockid_t,
+) -> Option<u64> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: as in `read`.
-    if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
-        // Linux's coarsest tick (HZ = 100).
-        return 10_000_000;
+    // SAFETY: a clock id the kernel knows and a timespec we own.
+    if unsafe { call(clock, &mut ts) } != 0 {
+        return None;
     }
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 #[cfg(any(not(target_os = "linux"), loom))]
@@ -77,15 +79,8 @@ mod tests {
 
     #[test]
     fn the_coarse_clock_trails_the_precise_one_by_less_than_its_slack() {
-        // `Instant` reads CLOCK_MONOTONIC, the coarse clock's own base.
-        let precise = || {
-            let mut ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-        };
+        // CLOCK_MONOTONIC, tokio's clock and the coarse clock's own base.
+        let precise = || ask(libc::clock_gettime, libc::CLOCK_MONOTONIC).unwrap();
         for _ in 0..1000 {
             let before = precise();
             let coarse = read().expect("Linux has the coarse clock");

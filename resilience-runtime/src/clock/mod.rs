@@ -50,6 +50,19 @@ impl Clock {
         self.elapsed_nanos()
     }
 
+    /// [`Clock::nanos`] for a reading of [`fast_now`] taken earlier.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn nanos_from(&self, fast_now: u64) -> u64 {
+        fast_now.saturating_sub(self.base)
+    }
+
+    /// Under loom the model's time stands still between its steps.
+    #[cfg(loom)]
+    pub(crate) fn nanos_from(&self, _: u64) -> u64 {
+        self.elapsed_nanos()
+    }
+
     /// The instant on tokio's clock `nanos` after this clock was made.
     pub(crate) fn instant_at(&self, nanos: u64) -> Instant {
         self.anchor + Duration::from_nanos(nanos)

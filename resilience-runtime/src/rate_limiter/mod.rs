@@ -169,13 +169,15 @@ impl RateLimiter {
     }
 
     /// The local decision, or `None` when Redis decides (the cluster scope).
+    /// `now` is a reading of the policy clock (`clock::fast_now`) the call
+    /// already took, or `UNTIMED` for the limiter to read its own.
     #[inline]
-    pub(crate) fn local_turn(&self) -> Option<Result<Reservation, NotYet>> {
+    pub(crate) fn local_turn(&self, now: u64) -> Option<Result<Reservation, NotYet>> {
         #[cfg(feature = "cluster")]
         if self.cluster.is_some() {
             return None;
         }
-        Some(self.local.reserve(self.max_wait))
+        Some(self.local.reserve_at(now, self.max_wait))
     }
 
     /// Takes a turn from Redis, or from the local limiter when Redis cannot
@@ -268,7 +270,20 @@ impl Gcra {
     /// once, so waiting callers queue in arrival order and hold no slot.
     #[inline]
     pub(crate) fn reserve(&self, max_wait: u64) -> Result<Reservation, NotYet> {
-        let now = self.clock.nanos();
+        self.reserve_at(crate::stats::UNTIMED, max_wait)
+    }
+
+    /// [`Gcra::reserve`] as of `now` on the policy clock, taken by the
+    /// caller a moment before, or `UNTIMED` to read the clock here. A
+    /// reading a little old decides as if the call came that much earlier:
+    /// never more turns than the rate allows.
+    #[inline]
+    pub(crate) fn reserve_at(&self, now: u64, max_wait: u64) -> Result<Reservation, NotYet> {
+        let now = if now == crate::stats::UNTIMED {
+            self.clock.nanos()
+        } else {
+            self.clock.nanos_from(now)
+        };
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let earliest = tat.saturating_sub(self.tolerance);

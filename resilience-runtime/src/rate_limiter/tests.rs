@@ -202,3 +202,27 @@ fn the_cluster_config_never_shows_its_url() {
         "{shown}"
     );
 }
+
+/// A call decides with the policy-clock reading it took when it began; a
+/// reading a little old counts as an earlier arrival, so it can only be
+/// refused more, never admitted beyond the rate.
+#[test]
+fn a_decision_on_an_earlier_reading_never_admits_more() {
+    paused().block_on(async {
+        let limiter = gcra(1.0, 1);
+        let earlier = crate::clock::fast_now();
+        tokio::time::advance(ms(500)).await;
+        let now = crate::clock::fast_now();
+        assert!(limiter.reserve_at(now, 0).is_ok(), "the one turn");
+        // The turn after it comes a second after `now`.
+        let refused = limiter.reserve_at(earlier, 0).unwrap_err();
+        assert_eq!(refused, NotYet(ms(1500)), "as of the earlier reading");
+        assert_eq!(limiter.reserve_at(now, 0).unwrap_err(), NotYet(ms(1000)));
+        tokio::time::advance(ms(1000)).await;
+        assert!(limiter.reserve_at(crate::clock::fast_now(), 0).is_ok());
+        assert_eq!(
+            limiter.reserve_at(crate::stats::UNTIMED, 0).unwrap_err(),
+            NotYet(ms(1000))
+        );
+    });
+}
