@@ -111,3 +111,42 @@ impl tracing::Subscriber for Logs {
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+/// A global allocator that counts this thread's allocations, for the
+/// allocation tests: `#[global_allocator] static A: CountingAllocator =
+/// CountingAllocator;` in the test binary, then [`allocations_per_call`].
+pub struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Allocations made by this thread while `f` runs `n` times, after one
+/// warm-up run (counted only where [`CountingAllocator`] is the global
+/// allocator).
+pub async fn allocations_per_call<F, Fut>(n: u64, mut f: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    f().await;
+    let before = ALLOCATIONS.with(std::cell::Cell::get);
+    for _ in 0..n {
+        f().await;
+    }
+    (ALLOCATIONS.with(std::cell::Cell::get) - before) as f64 / n as f64
+}

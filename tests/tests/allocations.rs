@@ -6,35 +6,16 @@
 //! recovery paths: a retried site's first-try success, retries with backoff,
 //! budget and deadline, and a fallback; and zero for a call its breaker times
 //! (slow-call trigger, time window) and for injected faults and delays.
+//! (A short-circuit on the kernel's coarse clock is counted in
+//! `breaker_real_clock.rs`, a process that never pauses a clock.)
 
 use resilience_runtime::{database_call, Runtime};
 use resilience_tests::TestError;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use resilience_tests::{allocations_per_call, CountingAllocator};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 const CONFIG: &str = "
 resilience:
@@ -134,20 +115,6 @@ async fn timed(x: u64) -> Result<u64, TestError> {
 #[database_call(dependency = "injected")]
 async fn injected(x: u64) -> Result<u64, TestError> {
     Ok(x + 1)
-}
-
-/// Allocations made by this thread while `f` runs `n` times, after one warm-up run.
-async fn allocations_per_call<F, Fut>(n: u64, mut f: F) -> f64
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    f().await;
-    let before = ALLOCATIONS.with(Cell::get);
-    for _ in 0..n {
-        f().await;
-    }
-    (ALLOCATIONS.with(Cell::get) - before) as f64 / n as f64
 }
 
 #[test]

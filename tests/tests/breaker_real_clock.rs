@@ -1,10 +1,10 @@
 //! An open breaker on the real clock, in a process that never pauses one:
 //! here it refuses on the kernel's coarse clock while its recovery time is
 //! far, and must still never say a retry-after that is too short nor admit
-//! a probe early. No test here sleeps: they poll.
+//! a probe early, nor allocate. No test here sleeps: they poll.
 
 use resilience_runtime::{database_call, ResilienceError, Runtime};
-use resilience_tests::TestError;
+use resilience_tests::{allocations_per_call, CountingAllocator, TestError};
 use std::time::{Duration, Instant};
 
 const CONFIG: &str = "
@@ -14,7 +14,43 @@ resilience:
       type: database
       circuit_breaker_failure_threshold: 1
       circuit_breaker_timeout: 0.05
+    down:
+      type: database
+      circuit_breaker_failure_threshold: 1
+      circuit_breaker_timeout: 3600
 ";
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+#[database_call(dependency = "down")]
+async fn refused(fail: bool) -> Result<(), TestError> {
+    if fail {
+        Err(TestError::Failed("down"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Refused on the coarse clock (its recovery time is an hour away), with
+/// nothing allocated. (Checked to fail at 1.0 with a `Box` per call.)
+#[tokio::test]
+async fn a_refusal_on_the_coarse_clock_allocates_nothing() {
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    rt.scope(async {
+        assert!(refused(true).await.is_err());
+        let per_call = allocations_per_call(1000, || async {
+            let err = refused(false).await.unwrap_err();
+            assert!(matches!(
+                err,
+                TestError::Resilience(ResilienceError::CircuitOpen { .. })
+            ));
+        })
+        .await;
+        assert_eq!(per_call, 0.0, "allocations per short-circuit");
+    })
+    .await;
+}
 
 #[database_call(dependency = "flaky")]
 async fn call(fail: bool) -> Result<(), TestError> {
