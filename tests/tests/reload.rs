@@ -380,6 +380,13 @@ async fn a_thread_pool_grows_and_shrinks_on_reload() {
         rt.scope(hash(Arc::new(std::sync::Barrier::new(1)))).await,
         Ok(7)
     );
+    // The caller has its answer a moment before the worker frees the slot
+    // (the limit holds until the job has really ended): wait for that, or
+    // the next two jobs may find one slot of two taken.
+    eventually("the first job's slot is free", || {
+        health(&rt, "files").bulkhead.current_load == 0
+    })
+    .await;
     let grown = config("").replace(
         "max_workers: 1\n      queue_capacity: 0",
         "max_workers: 2\n      queue_capacity: 0",
