@@ -117,12 +117,19 @@ async fn injected(x: u64) -> Result<u64, TestError> {
     Ok(x + 1)
 }
 
+/// A current-thread runtime, its clock paused or running: each test builds
+/// its own, so that its calls are the only ones its thread counts.
+fn current_thread(paused: bool) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(paused)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn the_semaphore_path_allocates_nothing_per_call() {
-    let tokio_rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let tokio_rt = current_thread(false);
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
     let per_call = tokio_rt.block_on(rt.scope(async {
         let control = allocations_per_call(10, || async {
@@ -186,11 +193,7 @@ fn the_semaphore_path_allocates_nothing_per_call() {
         ]
     }));
     // On a paused clock, so that the waits for a turn cost no real time.
-    let paused = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let paused = current_thread(true);
     let waited = paused.block_on(rt.scope(async {
         let start = tokio::time::Instant::now();
         let waited =
@@ -213,11 +216,7 @@ fn the_semaphore_path_allocates_nothing_per_call() {
 #[test]
 fn timed_breakers_and_injected_faults_allocate_nothing_per_call() {
     // Paused, so that injected delays cost no real time.
-    let paused = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let paused = current_thread(true);
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
     let per_call = paused.block_on(rt.scope(async {
         // A breaker with a slow-call trigger and a time window: every call
@@ -254,10 +253,7 @@ fn timed_breakers_and_injected_faults_allocate_nothing_per_call() {
 
 #[test]
 fn calls_after_a_reload_allocate_nothing() {
-    let tokio_rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let tokio_rt = current_thread(false);
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
     let reloaded = CONFIG
         .replace(
@@ -294,11 +290,7 @@ async fn futures_poll_once<F: std::future::Future>(fut: std::pin::Pin<&mut F>) -
 
 #[test]
 fn the_recovery_paths_allocate_nothing_per_call() {
-    let tokio_rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let tokio_rt = current_thread(true);
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
     tokio_rt.block_on(rt.scope(async {
         let first_try = allocations_per_call(1000, || async {
@@ -332,11 +324,7 @@ fn the_recovery_paths_allocate_nothing_per_call() {
 /// the latency window notes the counts there: that too allocates nothing.
 #[test]
 fn timed_calls_across_latency_slices_allocate_nothing() {
-    let paused = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let paused = current_thread(true);
     let rt = Runtime::from_yaml_str(CONFIG).unwrap();
     let [advance_alone, timed_in_new_slices] = paused.block_on(rt.scope(async {
         // The site's first call waits, so the calls measured below are timed.

@@ -25,11 +25,7 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 #[database_call(dependency = "down")]
 async fn refused(fail: bool) -> Result<(), TestError> {
-    if fail {
-        Err(TestError::Failed("down"))
-    } else {
-        Ok(())
-    }
+    answer(fail)
 }
 
 /// Refused on the coarse clock (its recovery time is an hour away), with
@@ -52,13 +48,18 @@ async fn a_refusal_on_the_coarse_clock_allocates_nothing() {
     .await;
 }
 
-#[database_call(dependency = "flaky")]
-async fn call(fail: bool) -> Result<(), TestError> {
+/// What the dependency says: a failure when asked to fail.
+fn answer(fail: bool) -> Result<(), TestError> {
     if fail {
         Err(TestError::Failed("down"))
     } else {
         Ok(())
     }
+}
+
+#[database_call(dependency = "flaky")]
+async fn call(fail: bool) -> Result<(), TestError> {
+    answer(fail)
 }
 
 #[tokio::test]
