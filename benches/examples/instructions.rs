@@ -13,7 +13,8 @@
 //! Kinds: `plain` (no retries configured), `pending` (the same, pending once
 //! before it succeeds, so its timer is armed), `idempotent` (three retries
 //! configured, the first attempt succeeds), `limited` (a rate limiter that
-//! admits every call), `short_circuited` (an open breaker refuses every
+//! admits every call), `all` (every policy at once, as `bench_all` in the
+//! overhead bench), `short_circuited` (an open breaker refuses every
 //! call, counted as 1 for the sum). The sites live in this one
 //! binary, as in a real service with many sites.
 
@@ -72,6 +73,13 @@ async fn idempotent(x: u64) -> Result<u64, CallError> {
     Ok(x + 1)
 }
 
+/// Every policy on one dependency: breaker, bulkhead, timeout, retries
+/// (the first attempt succeeds) and a rate limiter that admits every call.
+#[database_call(dependency = "all", idempotent)]
+async fn all(x: u64) -> Result<u64, CallError> {
+    Ok(x + 1)
+}
+
 const CONFIG: &str = "
 resilience:
   external_dependencies:
@@ -80,12 +88,14 @@ resilience:
     limited: { type: database, max_concurrent: 1024, timeout_seconds: 10,
                rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
     open: { type: database, circuit_breaker_failure_threshold: 1, circuit_breaker_timeout: 86400 }
+    all: { type: database, max_concurrent: 1024, timeout_seconds: 10, max_retry_attempts: 3,
+           rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
 ";
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let usage =
-        "usage: instructions plain|pending|pending_untimed|pending_direct|idempotent|limited|short_circuited CALLS";
+        "usage: instructions plain|pending|pending_untimed|pending_direct|idempotent|limited|all|short_circuited CALLS";
     let kind = args.next().expect(usage);
     let calls: u64 = args.next().and_then(|n| n.parse().ok()).expect(usage);
     let config = match kind.as_str() {
@@ -110,6 +120,7 @@ fn main() {
                 "pending_untimed" => pending_untimed(x).await,
                 "pending_direct" => pending_direct(x).await,
                 "idempotent" => idempotent(x).await,
+                "all" => all(x).await,
                 "limited" => limited(x).await,
                 "short_circuited" => short_circuited(false).await.or(Ok(1)),
                 _ => panic!("{usage}"),

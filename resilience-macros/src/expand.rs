@@ -188,7 +188,9 @@ fn plain_body(
     } else if shape.on_pool {
         ("call_on_pool", async_body(ret, block))
     } else {
-        ("call", async_body(ret, block))
+        // Built inside `call`, where it is pinned (see `call`'s comment).
+        let body = async_body(ret, block);
+        ("call", quote!(move || #body))
     };
     let call = at_ret(rt, ret, entry);
     let call = quote_spanned!(ret.span()=> #call(&__RESILIENCE_SITE, #record, #body).await);

@@ -141,7 +141,7 @@ impl Recovery {
                 &__RESILIENCE_SITE, #hooks, __resilience_record, __resilience_first, __resilience_make,
             ).await);
             let first_call = quote_spanned!(ret.span()=>
-                #first(&__RESILIENCE_SITE, __resilience_record, __resilience_make()).await);
+                #first(&__RESILIENCE_SITE, __resilience_record, &mut __resilience_make).await);
             quote! {{
                 let mut __resilience_make = || #make;
                 let __resilience_record = #record;
@@ -166,6 +166,12 @@ impl Recovery {
                 (false, true) => "call_on_pool",
                 (false, false) => "call",
             });
+            // `call` builds its body itself, where it is pinned.
+            let make = if blocking || on_pool {
+                make
+            } else {
+                quote!(|| #make)
+            };
             quote_spanned!(ret.span()=> #entry(&__RESILIENCE_SITE, #record, #make).await)
         };
         let typed = (!contains_impl_trait(ret)).then(|| quote!(: #ret));

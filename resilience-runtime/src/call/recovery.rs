@@ -93,14 +93,16 @@ pub struct FirstFailure<E> {
 /// and with a deadline the timeout may be shorter. So a first-try success
 /// costs about what a site without retries does; only a failure goes on to
 /// [`call_retrying`], whose state the caller's future holds but never runs.
+/// `make` builds the body where it is pinned, as in [`call`](crate::call::call).
 #[doc(hidden)]
 #[allow(clippy::needless_return)] // `return` leaves the macro's steps early
-pub async fn call_first<F, T, E, R>(
+pub async fn call_first<M, F, T, E, R>(
     site: &'static CallSite,
     record: R,
-    body: F,
+    make: M,
 ) -> Result<T, FirstFailure<E>>
 where
+    M: FnOnce() -> F,
     F: Future<Output = Result<T, E>>,
     R: Record<E>,
 {
@@ -128,7 +130,7 @@ where
     // Its guard ends the logical call if the caller drops it mid-attempt;
     // after a failure, `call_retrying` takes the call over.
     let first = matches!(success, Outcome::SuccessFirstTry);
-    attempt_steps!(&*dep, p, site, body, timeout, success, record, first_of_retried: first, attempt: 1,
+    attempt_steps!(&*dep, p, site, make(), timeout, success, record, first_of_retried: first, attempt: 1,
         |refused| return Err(FirstFailure { failure: Failure::Policy(refused), started }),
         |result| result.map_err(|error| FirstFailure { failure: Failure::Body(error), started }))
 }
