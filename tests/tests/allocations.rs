@@ -4,7 +4,7 @@
 //! so the table is used, not a tokio timer), a rejection, a short-circuit, and a call the rate
 //! limiter admits or refuses; and zero on the
 //! recovery paths: a retried site's first-try success, retries with backoff,
-//! budget and deadline, and a fallback; and zero for a call its breaker times
+//! budget and deadline, and a fallback, with retries or without; and zero for a call its breaker times
 //! (slow-call trigger, time window) and for injected faults and delays.
 //! (A short-circuit on the kernel's coarse clock is counted in
 //! `breaker_real_clock.rs`, a process that never pauses a clock.)
@@ -33,6 +33,7 @@ resilience:
              circuit_breaker_slow_call_rate_threshold: 1, circuit_breaker_failure_rate_threshold: 1,
              circuit_breaker_window_type: time, circuit_breaker_window_seconds: 10 }
     injected: { type: database, timeout_seconds: 10, enable_circuit_breaker: false }
+    guarded: { type: database, timeout_seconds: 10, enable_circuit_breaker: false }
 ";
 
 /// Back to back, each call but the first waits a millisecond for its turn.
@@ -73,6 +74,19 @@ async fn from_cache(x: u64, _: TestError) -> Result<u64, TestError> {
 }
 
 static FAIL: AtomicBool = AtomicBool::new(false);
+
+/// Whether `guarded_read` fails.
+static GUARDED_FAILS: AtomicBool = AtomicBool::new(false);
+
+/// A fallback without retries: its body is built by a closure that borrows
+/// the argument, which the fallback then gets back.
+#[database_call(dependency = "guarded", fallback = from_cache)]
+async fn guarded_read(x: u64) -> Result<u64, TestError> {
+    if GUARDED_FAILS.load(Ordering::Relaxed) {
+        return Err(TestError::Failed("down"));
+    }
+    Ok(x + 1)
+}
 
 #[database_call(dependency = "db")]
 async fn ready(x: u64) -> Result<u64, TestError> {
@@ -318,6 +332,31 @@ fn the_recovery_paths_allocate_nothing_per_call() {
     assert_eq!(retry.successful_without_retry, 1001);
     assert_eq!(retry.successful_with_retry, 1001);
     assert_eq!(flaky.fallback.unwrap().successful, 1001);
+}
+
+#[test]
+fn a_fallback_without_retries_allocates_nothing_per_call() {
+    let tokio_rt = current_thread(true);
+    let rt = Runtime::from_yaml_str(CONFIG).unwrap();
+    tokio_rt.block_on(rt.scope(async {
+        GUARDED_FAILS.store(false, Ordering::Relaxed);
+        let success = allocations_per_call(1000, || async {
+            assert_eq!(guarded_read(1).await, Ok(2));
+        })
+        .await;
+        GUARDED_FAILS.store(true, Ordering::Relaxed);
+        let fallback = allocations_per_call(1000, || async {
+            assert_eq!(guarded_read(1).await, Ok(1));
+        })
+        .await;
+        assert_eq!(
+            [success, fallback],
+            [0.0; 2],
+            "allocations per call: success, fallback"
+        );
+    }));
+    let guarded = rt.health_snapshot().dependencies["guarded"].clone();
+    assert_eq!(guarded.fallback.unwrap().successful, 1001);
 }
 
 /// A timed site (its calls wait) that finishes a call in a new 5 s slice of
