@@ -493,7 +493,7 @@ pub mod __private {
         /// Takes a turn now if one is due.
         #[inline]
         pub fn check(&self) -> bool {
-            self.0.reserve(0).is_ok()
+            self.0.take_due(crate::stats::UNTIMED)
         }
     }
 

@@ -104,10 +104,10 @@ macro_rules! attempt_steps {
         // turn or a slot: then from the body's first pending.
         let mut began = guard.timeout_began();
         if let Some(limiter) = &policies.rate_limiter {
-            // A turn that is due now is decided without an await.
-            if let Some(turn) = $crate::call::turn_unless_now(limiter, guard.began) {
+            // A turn that is due now is taken without an await.
+            if !limiter.take_due(guard.began) {
                 began = $crate::timeout::FROM_FIRST_PENDING;
-                match $crate::call::take_turn(limiter, &mut guard, turn).await {
+                match $crate::call::take_turn(limiter, &mut guard).await {
                     Ok(()) => {}
                     Err($refused) => $on_refused,
                 }
@@ -296,8 +296,8 @@ where
     // A job handed to another thread always waits: time it from the start.
     guard.began = crate::clock::fast_now();
     if let Some(limiter) = &p.rate_limiter {
-        if let Some(turn) = turn_unless_now(limiter, guard.began) {
-            take_turn(limiter, &mut guard, turn).await?;
+        if !limiter.take_due(guard.began) {
+            take_turn(limiter, &mut guard).await?;
         }
     }
     let mut timeout = timeout;
@@ -388,31 +388,16 @@ pub(crate) async fn inject(
     }
 }
 
-/// The rate limiter's step, first half: `None` when a local turn is due
-/// now (the call goes on at once), else what [`take_turn`] finishes.
-/// `began` is the attempt's start on the policy clock, if it was read: the
-/// decision is taken as of then, without a second reading.
-#[inline]
-pub(crate) fn turn_unless_now(
-    limiter: &RateLimiter,
-    began: u64,
-) -> Option<Option<Result<Reservation, NotYet>>> {
-    match limiter.local_turn(began) {
-        Some(Ok(turn)) if turn.wait.is_zero() => None,
-        other => Some(other),
-    }
-}
-
-/// The rate limiter's step, second half: a wait for a local turn (on
-/// tokio's clock, holding no slot; a caller that stops waiting gives its
-/// turn back), Redis's decision for the cluster scope, or a refusal,
-/// counted.
+/// The rate limiter's step when no turn was due at the attempt's start
+/// (see `RateLimiter::take_due`): a wait for a local turn (on tokio's
+/// clock, holding no slot; a caller that stops waiting gives its turn
+/// back), Redis's decision for the cluster scope, or a refusal, counted.
+/// Decided afresh, at the time it runs.
 pub(crate) async fn take_turn(
     limiter: &RateLimiter,
     guard: &mut Guard<'_>,
-    local: Option<Result<Reservation, NotYet>>,
 ) -> Result<(), ResilienceError> {
-    let turn = match local {
+    let turn = match limiter.local_turn(crate::stats::UNTIMED) {
         Some(turn) => turn,
         None => cluster_turn(limiter).await,
     };

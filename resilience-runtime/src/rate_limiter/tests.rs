@@ -140,6 +140,29 @@ proptest! {
         }
     }
 
+    /// The admitting path's `take_due` decides as `reserve_at(now, 0)`
+    /// does, call for call, and leaves the same turns behind.
+    #[test]
+    fn taking_a_due_turn_decides_as_reserving_one_does(
+        rate in proptest::sample::select(RATES.to_vec()),
+        burst in 1u32..6,
+        gaps in proptest::collection::vec(0u64..3_000_000_000, 1..200),
+    ) {
+        let decisions = paused().block_on(async {
+            let (taking, reserving) = (gcra(rate, burst), gcra(rate, burst));
+            let mut decisions = Vec::new();
+            for gap in gaps {
+                tokio::time::advance(Duration::from_nanos(gap / rate.ceil() as u64)).await;
+                let now = crate::clock::fast_now();
+                decisions.push((taking.take_due(now), reserving.reserve_at(now, 0).is_ok()));
+            }
+            decisions
+        });
+        for (i, (taken, reserved)) in decisions.into_iter().enumerate() {
+            prop_assert_eq!(taken, reserved, "call {}", i);
+        }
+    }
+
     /// A greedy caller, retrying exactly when told, gets every turn there is
     /// and not one more: the bound above, met with equality at most.
     #[test]
