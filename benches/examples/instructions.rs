@@ -15,7 +15,8 @@
 //! configured, the first attempt succeeds), `limited` (a rate limiter that
 //! admits every call), `all` (every policy at once, as `bench_all` in the
 //! overhead bench), `short_circuited` (an open breaker refuses every
-//! call, counted as 1 for the sum). The sites live in this one
+//! call, counted as 1 for the sum), `rate_limited` (a rate limiter refuses
+//! every call, likewise). The sites live in this one
 //! binary, as in a real service with many sites.
 
 use resilience_runtime::{database_call, ResilienceError};
@@ -58,6 +59,12 @@ async fn limited(x: u64) -> Result<u64, CallError> {
     Ok(x + 1)
 }
 
+/// Refused by a rate limiter whose one turn an earlier call took.
+#[database_call(dependency = "paced")]
+async fn rate_limited(x: u64) -> Result<u64, CallError> {
+    Ok(x + 1)
+}
+
 /// Refused by an open breaker (it opens on the first failure, for a day).
 #[database_call(dependency = "open")]
 async fn short_circuited(fail: bool) -> Result<u64, CallError> {
@@ -88,6 +95,7 @@ resilience:
     limited: { type: database, max_concurrent: 1024, timeout_seconds: 10,
                rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
     open: { type: database, circuit_breaker_failure_threshold: 1, circuit_breaker_timeout: 86400 }
+    paced: { type: database, rate_limit_per_second: 0.001, rate_limit_burst: 1 }
     all: { type: database, max_concurrent: 1024, timeout_seconds: 10, max_retry_attempts: 3,
            rate_limit_per_second: 1000000, rate_limit_burst: 1000000 }
 ";
@@ -95,7 +103,7 @@ resilience:
 fn main() {
     let mut args = std::env::args().skip(1);
     let usage =
-        "usage: instructions plain|pending|pending_untimed|pending_direct|idempotent|limited|all|short_circuited CALLS";
+        "usage: instructions plain|pending|pending_untimed|pending_direct|idempotent|limited|rate_limited|all|short_circuited CALLS";
     let kind = args.next().expect(usage);
     let calls: u64 = args.next().and_then(|n| n.parse().ok()).expect(usage);
     let config = match kind.as_str() {
@@ -111,6 +119,9 @@ fn main() {
         if kind == "short_circuited" {
             short_circuited(true).await.expect_err("opens the breaker");
         }
+        if kind == "rate_limited" {
+            rate_limited(0).await.expect("takes the one turn");
+        }
         let mut sum = 0;
         for i in 0..calls {
             let x = std::hint::black_box(i);
@@ -123,6 +134,7 @@ fn main() {
                 "all" => all(x).await,
                 "limited" => limited(x).await,
                 "short_circuited" => short_circuited(false).await.or(Ok(1)),
+                "rate_limited" => rate_limited(x).await.or(Ok(1)),
                 _ => panic!("{usage}"),
             }
             .expect("succeeds");

@@ -105,9 +105,15 @@ macro_rules! attempt_steps {
         let mut began = guard.timeout_began();
         if let Some(limiter) = &policies.rate_limiter {
             // A turn that is due now is taken without an await.
-            if !limiter.take_due(guard.began) {
+            if let Err(now) = limiter.take_due(guard.began) {
                 began = $crate::timeout::FROM_FIRST_PENDING;
-                match $crate::call::take_turn(limiter, &mut guard).await {
+                // A local refusal without an await: the future `take_turn`
+                // starts would cost it a stalled copy of its arguments.
+                let turn = match $crate::call::refuse_now(limiter, &mut guard, now) {
+                    Ok(turn) => turn,
+                    Err($refused) => $on_refused,
+                };
+                match $crate::call::take_turn(limiter, &mut guard, turn).await {
                     Ok(()) => {}
                     Err($refused) => $on_refused,
                 }
@@ -296,8 +302,9 @@ where
     // A job handed to another thread always waits: time it from the start.
     guard.began = crate::clock::fast_now();
     if let Some(limiter) = &p.rate_limiter {
-        if !limiter.take_due(guard.began) {
-            take_turn(limiter, &mut guard).await?;
+        if let Err(now) = limiter.take_due(guard.began) {
+            let turn = refuse_now(limiter, &mut guard, now)?;
+            take_turn(limiter, &mut guard, turn).await?;
         }
     }
     let mut timeout = timeout;
@@ -388,26 +395,42 @@ pub(crate) async fn inject(
     }
 }
 
-/// The rate limiter's step when no turn was due at the attempt's start
-/// (see `RateLimiter::take_due`): a wait for a local turn (on tokio's
-/// clock, holding no slot; a caller that stops waiting gives its turn
-/// back), Redis's decision for the cluster scope, or a refusal, counted.
-/// Decided afresh, at the time it runs.
+/// The rate limiter's step when no turn was due at the attempt's start, as
+/// of `now`, the reading `RateLimiter::take_due` decided on: a local
+/// refusal, counted, or what [`take_turn`] finishes (`None`: Redis decides).
+/// Out of line, so that the admitting path around it stays small enough
+/// to inline into its caller.
+#[inline(never)]
+pub(crate) fn refuse_now(
+    limiter: &RateLimiter,
+    guard: &mut Guard<'_>,
+    now: u64,
+) -> Result<Option<Reservation>, ResilienceError> {
+    match limiter.local_turn(now) {
+        Some(Err(NotYet(retry_after))) => Err(guard.rate_limited(retry_after)),
+        Some(Ok(turn)) => Ok(Some(turn)),
+        None => Ok(None),
+    }
+}
+
+/// The rate limiter's step, second half: a wait for a local turn (on
+/// tokio's clock, holding no slot; a caller that stops waiting gives its
+/// turn back), or Redis's decision for the cluster scope (`local` is
+/// `None`), counted if it refuses.
 pub(crate) async fn take_turn(
     limiter: &RateLimiter,
     guard: &mut Guard<'_>,
+    local: Option<Reservation>,
 ) -> Result<(), ResilienceError> {
-    let turn = match limiter.local_turn(crate::stats::UNTIMED) {
+    let turn = match local {
         Some(turn) => turn,
-        None => cluster_turn(limiter).await,
+        None => match cluster_turn(limiter).await {
+            Ok(turn) => turn,
+            Err(NotYet(retry_after)) => return Err(guard.rate_limited(retry_after)),
+        },
     };
-    match turn {
-        Ok(turn) => {
-            wait_for(limiter, turn).await;
-            Ok(())
-        }
-        Err(NotYet(retry_after)) => Err(guard.rate_limited(retry_after)),
-    }
+    wait_for(limiter, turn).await;
+    Ok(())
 }
 
 #[cfg(feature = "cluster")]

@@ -169,17 +169,27 @@ impl RateLimiter {
     }
 
     /// Takes a local turn if one is due now: the admitting path, which
-    /// builds no [`Reservation`]. False when the call must wait for its
-    /// turn, be refused, or ask Redis (the cluster scope); then
-    /// [`RateLimiter::local_turn`] or [`RateLimiter::cluster_turn`] decides.
-    /// `now` as for [`RateLimiter::local_turn`].
-    #[inline]
-    pub(crate) fn take_due(&self, now: u64) -> bool {
+    /// builds no [`Reservation`]. `Err` when the call must wait for its
+    /// turn, be refused, or ask Redis (the cluster scope), with the reading
+    /// of the policy clock this decided on, for [`RateLimiter::local_turn`]
+    /// to decide the rest without a second reading. `now` as for
+    /// `local_turn`.
+    #[inline(always)]
+    pub(crate) fn take_due(&self, now: u64) -> Result<(), u64> {
+        let now = if now == crate::stats::UNTIMED {
+            crate::clock::fast_now()
+        } else {
+            now
+        };
         #[cfg(feature = "cluster")]
         if self.cluster.is_some() {
-            return false;
+            return Err(now);
         }
-        self.local.take_due(now)
+        if self.local.take_due(now) {
+            Ok(())
+        } else {
+            Err(now)
+        }
     }
 
     /// The local decision, or `None` when Redis decides (the cluster scope).
@@ -288,15 +298,15 @@ impl Gcra {
         self.reserve_at(crate::stats::UNTIMED, max_wait)
     }
 
-    /// Takes the next turn if it is due at `now` (as for
-    /// [`Gcra::reserve_at`]); false, taking nothing, if it is not. The same
+    /// Takes the next turn if it is due at `now`, a reading of the policy
+    /// clock (`clock::fast_now`); false, taking nothing, if it is not. The same
     /// decision as `reserve_at(now, 0)`, without the reservation: the
     /// ready path of a rate-limited site (callgrind counted 73
     /// instructions a call for the limiter's step before, most of them
     /// building a `Duration` nobody waited for).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take_due(&self, now: u64) -> bool {
-        let now = self.now(now);
+        let now = self.clock.nanos_from(now);
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             if tat.saturating_sub(self.tolerance) > now {
@@ -313,24 +323,17 @@ impl Gcra {
         }
     }
 
-    /// `now` on this limiter's clock: a reading of the policy clock the
-    /// caller took, or `UNTIMED` to read the clock here.
-    #[inline]
-    fn now(&self, now: u64) -> u64 {
-        if now == crate::stats::UNTIMED {
-            self.clock.nanos()
-        } else {
-            self.clock.nanos_from(now)
-        }
-    }
-
     /// [`Gcra::reserve`] as of `now` on the policy clock, taken by the
     /// caller a moment before, or `UNTIMED` to read the clock here. A
     /// reading a little old decides as if the call came that much earlier:
     /// never more turns than the rate allows.
     #[inline]
     pub(crate) fn reserve_at(&self, now: u64, max_wait: u64) -> Result<Reservation, NotYet> {
-        let now = self.now(now);
+        let now = if now == crate::stats::UNTIMED {
+            self.clock.nanos()
+        } else {
+            self.clock.nanos_from(now)
+        };
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let earliest = tat.saturating_sub(self.tolerance);
