@@ -151,6 +151,7 @@ impl Watch {
     }
 
     /// Transitions from `from` to `to` so far.
+    #[cfg(feature = "metrics")]
     pub(crate) fn count(&self, from: BreakerState, to: BreakerState) -> u64 {
         self.counts[from.index()][to.index()].load(std::sync::atomic::Ordering::Relaxed)
     }

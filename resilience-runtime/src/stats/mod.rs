@@ -81,6 +81,7 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     /// Every outcome, in the order of their `usize` values.
+    #[cfg(any(test, feature = "metrics"))]
     pub(crate) const ALL: [Outcome; OUTCOMES] = [
         Outcome::Success,
         Outcome::Failure,
