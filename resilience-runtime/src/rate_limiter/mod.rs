@@ -306,18 +306,27 @@ impl Gcra {
     /// building a `Duration` nobody waited for).
     #[inline(always)]
     pub(crate) fn take_due(&self, now: u64) -> bool {
-        let now = self.clock.nanos_from(now);
+        self.take_within(self.clock.nanos_from(now), 0).is_ok()
+    }
+
+    /// The algorithm itself, as of `now` on this limiter's clock: takes the
+    /// next turn if it comes within `max_wait`, with `Ok((wait, new TAT))`,
+    /// or `Err(wait)`. Always inlined, so a caller that ignores the wait
+    /// computes none.
+    #[inline(always)]
+    fn take_within(&self, now: u64, max_wait: u64) -> Result<(u64, u64), u64> {
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
-            if tat.saturating_sub(self.tolerance) > now {
-                return false;
+            let wait = tat.saturating_sub(self.tolerance).saturating_sub(now);
+            if wait > max_wait {
+                return Err(wait);
             }
             let next = tat.max(now).saturating_add(self.interval);
             match self
                 .tat
                 .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return true,
+                Ok(_) => return Ok((wait, next)),
                 Err(actual) => tat = actual,
             }
         }
@@ -334,26 +343,12 @@ impl Gcra {
         } else {
             self.clock.nanos_from(now)
         };
-        let mut tat = self.tat.load(Ordering::Relaxed);
-        loop {
-            let earliest = tat.saturating_sub(self.tolerance);
-            let wait = earliest.saturating_sub(now);
-            if wait > max_wait {
-                return Err(NotYet(Duration::from_nanos(wait)));
-            }
-            let next = tat.max(now).saturating_add(self.interval);
-            match self
-                .tat
-                .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    return Ok(Reservation {
-                        wait: Duration::from_nanos(wait),
-                        taken: Some(next),
-                    })
-                }
-                Err(actual) => tat = actual,
-            }
+        match self.take_within(now, max_wait) {
+            Ok((wait, next)) => Ok(Reservation {
+                wait: Duration::from_nanos(wait),
+                taken: Some(next),
+            }),
+            Err(wait) => Err(NotYet(Duration::from_nanos(wait))),
         }
     }
 
